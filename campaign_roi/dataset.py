@@ -1,0 +1,364 @@
+"""Open a dataset directory (SPEC §2) as a DuckDB connection with the analyst views.
+
+Views (all in the dataset's time zone, which is also the session ``TimeZone``):
+
+- ``raw_events``: the events files as read.
+- ``events``: typed, deduplicated on ``event_id`` (first kept), with ``channel_group`` (§3),
+  ``local_time`` and ``event_date`` (local); every contract column present (NULL if absent).
+- ``touches``, ``orders`` (with ``refunded`` and ``net_amount``), ``spend`` (with
+  ``channel_group``), ``campaigns``, ``users`` (one row per user).
+- Views defined by later layers (``conversions``, ``paths``, ...) are added by their modules.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from campaign_roi.channel_groups import map_channels
+from campaign_roi.config import Config, load_config
+from campaign_roi.errors import DataError, UserError
+from campaign_roi.schema import EVENT_COLUMNS
+
+ENV_DATA = "CAMPAIGN_ROI_DATA"
+CONFIG_NAME = "campaign_roi.toml"
+
+
+def sql_literal(text: str) -> str:
+    """A SQL string literal (for file paths and validated names, never for query values)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class TableFile:
+    name: str  # events | spend | campaigns
+    path: Path  # file, or directory for a Parquet tree
+    form: str  # parquet_dir | parquet | csv
+
+    @property
+    def reader(self) -> str:
+        p = self.path
+        if self.form == "parquet_dir":
+            glob = sql_literal(str(p / "**" / "*.parquet"))
+            hive = "true" if self.hive else "false"
+            return f"read_parquet({glob}, hive_partitioning = {hive}, union_by_name = true)"
+        if self.form == "parquet":
+            return f"read_parquet({sql_literal(str(p))})"
+        return f"read_csv({sql_literal(str(p))}, header = true, sample_size = -1)"
+
+    @property
+    def hive(self) -> bool:
+        """Hive partitions (``key=value`` folders) are read as columns when every file has them."""
+        files = list(self.path.rglob("*.parquet"))
+        return bool(files) and all(
+            any("=" in part for part in f.relative_to(self.path).parts[:-1]) for f in files
+        )
+
+    @property
+    def display(self) -> str:
+        return str(self.path) + ("/" if self.form == "parquet_dir" else "")
+
+
+def _find_table(root: Path, name: str, required: bool) -> TableFile | None:
+    found: list[TableFile] = []
+    d = root / name
+    if d.is_dir():
+        found.append(TableFile(name, d, "parquet_dir"))
+    if (root / f"{name}.parquet").is_file():
+        found.append(TableFile(name, root / f"{name}.parquet", "parquet"))
+    for suffix in (".csv", ".csv.gz"):
+        if (root / f"{name}{suffix}").is_file():
+            found.append(TableFile(name, root / f"{name}{suffix}", "csv"))
+    if len(found) > 1:
+        names = ", ".join(f.display for f in found)
+        raise DataError(f"{root}: {name} is given more than once ({names}); keep only one")
+    if not found:
+        if required:
+            raise DataError(
+                f"{root}: no {name} data; add {name}/ (Parquet), {name}.parquet or {name}.csv"
+            )
+        return None
+    tf = found[0]
+    if tf.form == "parquet_dir" and not any(tf.path.rglob("*.parquet")):
+        raise DataError(f"{tf.display}: no .parquet files inside; add the {name} Parquet files")
+    return tf
+
+
+def resolve_data_dir(data: str | os.PathLike[str] | None) -> Path:
+    if data is None:
+        data = os.environ.get(ENV_DATA)
+        if not data:
+            raise UserError(f"no dataset given; pass --data DIR or set {ENV_DATA}")
+    root = Path(data).expanduser()
+    if not root.is_dir():
+        raise UserError(f"--data {root}: not a directory; point it at the dataset directory")
+    return root
+
+
+def _connect(config: Config) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(config={"autoinstall_known_extensions": False})
+    if config.threads:
+        con.sql(f"SET threads = {int(config.threads)}")
+    if config.memory_limit:
+        con.sql(f"SET memory_limit = {sql_literal(config.memory_limit)}")
+    known = con.sql(
+        "SELECT count(*) FROM pg_timezone_names() WHERE name = $tz", params={"tz": config.timezone}
+    ).fetchall()[0]
+    if not known or not known[0]:
+        where = config.source or "config"
+        raise DataError(
+            f"{where}: timezone {config.timezone!r} is unknown; use an IANA name like 'Asia/Shanghai'"
+        )
+    con.sql(f"SET TimeZone = {sql_literal(config.timezone)}")
+    return con
+
+
+class Dataset:
+    """A dataset directory opened as DuckDB views. Use :meth:`open`."""
+
+    def __init__(
+        self,
+        root: Path,
+        config: Config,
+        con: duckdb.DuckDBPyConnection,
+        files: Mapping[str, TableFile | None],
+    ) -> None:
+        self.root = root
+        self.config = config
+        self.con = con
+        self.files = dict(files)
+        self.raw_types: dict[str, dict[str, str]] = {}
+
+    # -- opening -------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        data: str | os.PathLike[str] | None = None,
+        config: str | os.PathLike[str] | None = None,
+        *,
+        check: bool = True,
+    ) -> Dataset:
+        """Open ``data`` (or ``$CAMPAIGN_ROI_DATA``). With ``check`` the dataset's errors
+        (SPEC §11) raise :class:`DataError` before any analysis can print a wrong number."""
+        root = resolve_data_dir(data)
+        cfg_path = Path(config) if config else root / CONFIG_NAME
+        cfg = load_config(cfg_path if config or cfg_path.is_file() else None)
+        files = {
+            "events": _find_table(root, "events", True),
+            "spend": _find_table(root, "spend", False),
+            "campaigns": _find_table(root, "campaigns", False),
+        }
+        ds = cls(root, cfg, _connect(cfg), files)
+        ds._create_raw_views()
+        if check:
+            from campaign_roi.validate import raise_on_errors
+
+            raise_on_errors(ds)
+        try:
+            ds._create_views()
+        except duckdb.Error as exc:
+            if check:
+                raise DataError(f"{root}: cannot prepare the views ({_first_line(exc)})") from exc
+            # unchecked (validate): the issues explain what is wrong
+        return ds
+
+    def _create_raw_views(self) -> None:
+        for name, tf in self.files.items():
+            if tf is None:
+                continue
+            try:
+                # file position, for "first kept" among repeated event_ids
+                pos = (", file_index AS __file_index, file_row_number AS __file_row"
+                       if tf.form != "csv" else "")
+                self.con.sql(f"CREATE VIEW raw_{name} AS SELECT *{pos} FROM {tf.reader}")
+                desc = self.con.sql(f"DESCRIBE raw_{name}").fetchall()
+            except duckdb.Error as exc:
+                raise DataError(
+                    f"{tf.display}: cannot be read as {tf.form.replace('_dir', '')} ("
+                    f"{_first_line(exc)}); replace the file with a valid one"
+                ) from exc
+            self.raw_types[name] = {
+                str(r[0]): str(r[1]) for r in desc if not str(r[0]).startswith("__")
+            }
+
+    def has_column(self, table: str, column: str) -> bool:
+        return column in self.raw_types.get(table, {})
+
+    # -- views ---------------------------------------------------------------------------
+    def _create_views(self) -> None:
+        self._create_channel_map()
+        self.con.sql(self._events_sql())
+        self.con.sql(
+            "CREATE VIEW touches AS SELECT * FROM events WHERE event_type = 'touch'"
+        )
+        self.con.sql(
+            """
+            CREATE VIEW orders AS
+            WITH orders_ AS (SELECT * FROM events WHERE event_type = 'order'),
+            refunds AS (
+                SELECT order_id, sum(amount) AS refunded
+                FROM events WHERE event_type = 'refund' AND order_id IS NOT NULL
+                GROUP BY order_id
+            )
+            SELECT o.*, coalesce(r.refunded, 0.0) AS refunded,
+                   o.amount - coalesce(r.refunded, 0.0) AS net_amount
+            FROM orders_ o LEFT JOIN refunds r ON o.order_id = r.order_id
+            """
+        )
+        self._create_spend_view()
+        self._create_campaigns_view()
+        self.con.sql(
+            """
+            CREATE VIEW users AS
+            WITH activity AS (
+                SELECT * FROM events
+                WHERE event_type IN ('register', 'active', 'campaign_join', 'order')
+            ),
+            per_user AS (
+                SELECT
+                    user_id,
+                    min(event_time) AS first_seen_time,
+                    min(event_time) FILTER (WHERE event_type = 'register') AS register_time,
+                    arg_min(referrer_id, event_time) FILTER (
+                        WHERE event_type = 'register') AS referrer_id,
+                    min(event_time) FILTER (WHERE event_type = 'order') AS first_order_time,
+                    max(event_date) AS last_active_date
+                FROM activity
+                GROUP BY user_id
+            )
+            SELECT user_id, first_seen_time,
+                   register_time, CAST(register_time AS DATE) AS register_date,
+                   referrer_id,
+                   first_order_time, CAST(first_order_time AS DATE) AS first_order_date,
+                   last_active_date
+            FROM per_user
+            """
+        )
+
+    def _create_channel_map(self) -> None:
+        raws: set[str] = set()
+        queries = ["SELECT DISTINCT CAST(channel AS VARCHAR) FROM raw_events"]
+        if self.has_column("spend", "channel"):
+            queries.append("SELECT DISTINCT CAST(channel AS VARCHAR) FROM raw_spend")
+        if self.has_column("events", "channel"):
+            for q in queries:
+                raws.update(r[0] for r in self.con.sql(q).fetchall() if r[0] is not None)
+        mapping = map_channels(sorted(raws), self.config)
+        frame = pl.DataFrame(
+            {"channel": list(mapping), "channel_group": list(mapping.values())},
+            schema={"channel": pl.String, "channel_group": pl.String},
+        )
+        self.con.register("_channel_map_frame", frame)
+        self.con.sql("CREATE TABLE channel_map AS SELECT * FROM _channel_map_frame")
+        self.con.unregister("_channel_map_frame")
+
+    def _events_sql(self) -> str:
+        types = self.raw_types["events"]
+        known = {c.name for c in EVENT_COLUMNS}
+        cols: list[str] = [
+            "CAST(r.user_id AS VARCHAR) AS user_id",
+            "CAST(r.event_time AS TIMESTAMPTZ) AS event_time",
+            "CAST(CAST(r.event_time AS TIMESTAMPTZ) AS TIMESTAMP) AS local_time",
+            "CAST(CAST(r.event_time AS TIMESTAMPTZ) AS DATE) AS event_date",
+            "lower(trim(CAST(r.event_type AS VARCHAR))) AS event_type",
+        ]
+        for c in ("channel", "campaign_id", "order_id", "referrer_id", "event_id"):
+            cols.append(
+                f"CAST(r.{c} AS VARCHAR) AS {c}" if c in types else f"CAST(NULL AS VARCHAR) AS {c}"
+            )
+        cols.append("m.channel_group")
+        cols.append(
+            "CAST(r.amount AS DOUBLE) AS amount" if "amount" in types
+            else "CAST(NULL AS DOUBLE) AS amount"
+        )
+        extras = [f'r."{c}"' for c in types if c not in known and c not in {"channel_group"}]
+        select = ",\n  ".join(cols + extras)
+        dedup = ""
+        if "event_id" in types:
+            order = "CAST(r.event_time AS TIMESTAMPTZ)"
+            if self.files["events"] and self.files["events"].form != "csv":
+                order += ", r.__file_index, r.__file_row"
+            dedup = (
+                "QUALIFY r.event_id IS NULL OR row_number() OVER ("
+                f"PARTITION BY r.event_id ORDER BY {order}) = 1"
+            )
+        channel = "CAST(r.channel AS VARCHAR)" if "channel" in types else "CAST(NULL AS VARCHAR)"
+        return (
+            f"CREATE VIEW events AS\nSELECT\n  {select}\nFROM raw_events r\n"
+            f"LEFT JOIN channel_map m ON m.channel = {channel}\n{dedup}"
+        )
+
+    def _create_spend_view(self) -> None:
+        if self.files["spend"] is None:
+            self.con.sql(
+                "CREATE VIEW spend AS SELECT CAST(NULL AS DATE) AS date, "
+                "CAST(NULL AS VARCHAR) AS channel, CAST(NULL AS VARCHAR) AS channel_group, "
+                "CAST(NULL AS VARCHAR) AS campaign_id, CAST(NULL AS DOUBLE) AS cost WHERE false"
+            )
+            return
+        campaign = "CAST(s.campaign_id AS VARCHAR)" if self.has_column("spend", "campaign_id") \
+            else "CAST(NULL AS VARCHAR)"
+        self.con.sql(
+            f"""
+            CREATE VIEW spend AS
+            SELECT CAST(s.date AS DATE) AS date, CAST(s.channel AS VARCHAR) AS channel,
+                   coalesce(m.channel_group, 'other') AS channel_group,
+                   {campaign} AS campaign_id, CAST(s.cost AS DOUBLE) AS cost
+            FROM raw_spend s LEFT JOIN channel_map m ON m.channel = CAST(s.channel AS VARCHAR)
+            """
+        )
+
+    def _create_campaigns_view(self) -> None:
+        if self.files["campaigns"] is None:
+            self.con.sql(
+                "CREATE VIEW campaigns AS SELECT CAST(NULL AS VARCHAR) AS campaign_id, "
+                "CAST(NULL AS VARCHAR) AS name, CAST(NULL AS DATE) AS start_date, "
+                "CAST(NULL AS DATE) AS end_date, CAST(NULL AS DOUBLE) AS budget WHERE false"
+            )
+            return
+        budget = "CAST(c.budget AS DOUBLE)" if self.has_column("campaigns", "budget") \
+            else "CAST(NULL AS DOUBLE)"
+        self.con.sql(
+            f"""
+            CREATE VIEW campaigns AS
+            SELECT CAST(c.campaign_id AS VARCHAR) AS campaign_id, CAST(c.name AS VARCHAR) AS name,
+                   CAST(c.start_date AS DATE) AS start_date, CAST(c.end_date AS DATE) AS end_date,
+                   {budget} AS budget
+            FROM raw_campaigns c
+            """
+        )
+
+    # -- querying ------------------------------------------------------------------------
+    def sql(self, query: str, params: Mapping[str, Any] | None = None) -> pl.DataFrame:
+        """Run a query and return a Polars frame; DuckDB errors become DataError."""
+        try:
+            return self.con.sql(query, params=dict(params) if params else None).pl()
+        except duckdb.Error as exc:
+            raise DataError(f"{self.root}: query failed: {_first_line(exc)}") from exc
+
+    def run_file(self, name: str, params: Mapping[str, Any] | None = None) -> pl.DataFrame:
+        from campaign_roi.sql_files import load_query
+
+        return self.sql(load_query(name), params)
+
+    @cached_property
+    def date_range(self) -> tuple[date | None, date | None]:
+        row = self.con.sql("SELECT min(event_date), max(event_date) FROM events").fetchall()[0]
+        return (row[0], row[1]) if row else (None, None)
+
+    @property
+    def last_day(self) -> date | None:
+        return self.date_range[1]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,61 @@
+"""The data layer on the tiny hand-written dataset (tests/conftest.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import pytest
+from conftest import tiny_campaigns, tiny_spend
+
+from campaign_roi.dataset import Dataset
+
+
+@pytest.mark.parametrize("form", ["parquet_dir", "nested_dir", "parquet", "csv", "csv.gz"])
+def test_every_form_gives_the_same_events(make_dataset: Callable[..., Path], form: str) -> None:
+    ds = Dataset.open(make_dataset(form=form))
+    # 9 raw rows, one repeats event_id e3 → 8 events
+    assert ds.sql("SELECT count(*) AS n FROM events")["n"][0] == 8
+    by_type = dict(ds.sql(
+        "SELECT event_type, count(*) AS n FROM events GROUP BY 1").iter_rows())
+    assert by_type == {"touch": 4, "register": 2, "order": 1, "refund": 1}
+    # users: u1, u2 (p1 only touched: a prospect)
+    assert sorted(ds.sql("SELECT user_id FROM users")["user_id"]) == ["u1", "u2"]
+
+
+def test_local_dates_in_dataset_zone(tiny: Path) -> None:
+    ds = Dataset.open(tiny)
+    row = ds.sql(
+        "SELECT event_time, local_time, event_date FROM events WHERE event_id = 'e7'").row(0)
+    # u2 registered 2025-07-10 00:15 Shanghai = 2025-07-09 16:15 UTC; the local day is the 10th
+    assert row[2] == date(2025, 7, 10)
+    assert str(row[1]) == "2025-07-10 00:15:00"
+    assert row[0].utcoffset().total_seconds() == 8 * 3600
+
+
+def test_channel_groups_and_net_orders(tiny: Path) -> None:
+    ds = Dataset.open(tiny)
+    groups = dict(ds.sql("SELECT channel, channel_group FROM touches").iter_rows())
+    assert groups == {"wechat_campus_group_1": "campus_community",
+                      "KOL_douyin_beauty": "kol",  # case-insensitive glob kol_*
+                      "mystery_src": "other", "feed_toutiao": "feed_ads"}
+    order = ds.sql("SELECT amount, refunded, net_amount FROM orders").row(0)
+    assert order == (100.0, 30.0, 70.0)  # 100 − 30 refunded
+    spend = dict(ds.sql("SELECT channel_group, cost FROM spend").iter_rows())
+    assert spend == {"campus_community": 50.0, "kol": 80.0, "feed_ads": 20.0}
+    assert tiny_spend().height == 3 and tiny_campaigns().height == 1
+
+
+def test_aware_timestamps_are_converted(make_dataset: Callable[..., Path]) -> None:
+    import polars as pl
+    from conftest import tiny_events
+
+    ev = tiny_events().with_columns(pl.col("event_time").dt.replace_time_zone("UTC"))
+    ds = Dataset.open(make_dataset(ev))
+    # 2025-07-10 00:15 UTC is 08:15 in Shanghai, same day
+    assert str(ds.sql("SELECT local_time FROM events WHERE event_id='e7'")["local_time"][0]) \
+        == "2025-07-10 08:15:00"
+    # 2025-07-05 23:30 UTC is already the 6th in Shanghai
+    assert ds.sql("SELECT event_date FROM events WHERE event_id='e4'")["event_date"][0] \
+        == date(2025, 7, 6)
