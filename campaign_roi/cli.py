@@ -222,3 +222,99 @@ def query_run(name: str, params: tuple[str, ...], allow_write: bool, data: str |
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+# -- shared analysis options ---------------------------------------------------------------
+def period_options(f: F) -> F:
+    f = click.option("--to", "date_to", metavar="YYYY-MM-DD", help="Last day (with --from).")(f)
+    f = click.option("--from", "date_from", metavar="YYYY-MM-DD",
+                     help="First day (with --to).")(f)
+    f = click.option("--period", "period", metavar="P",
+                     help="2025Q3, 2025-08, 2025-W32 or 2025-08-15.")(f)
+    return f
+
+
+def optional_period(period: str | None, date_from: str | None, date_to: str | None) -> Any:
+    from campaign_roi.periods import parse_period
+
+    if not (period or date_from or date_to):
+        return None
+    return parse_period(period, date_from, date_to)
+
+
+def attribution_options(f: F) -> F:
+    f = click.option("--net", is_flag=True, help="Value net of refunds (order conversions).")(f)
+    f = click.option("--max-touches", type=click.IntRange(min=0), default=0,
+                     help="Keep the last N touches after the transform (0 = all).")(f)
+    f = click.option("--order", "markov_order", type=click.IntRange(min=1), default=1,
+                     show_default=True, help="Markov chain order.")(f)
+    f = click.option("--half-life-days", type=click.FloatRange(min=0, min_open=True),
+                     help="time_decay half-life in days (default: config, 7).")(f)
+    f = click.option("--transform", type=click.Choice(["unique", "exposure", "first", "frequency"]),
+                     default="exposure", show_default=True, help="Path transform.")(f)
+    f = click.option("--lookback-days", type=click.FloatRange(min=0, min_open=True),
+                     help="Touch lookback (default: config; 30 register, 90 orders).")(f)
+    return f
+
+
+@main.command()
+@click.option("--conversion", type=click.Choice(CONVERSIONS), default="register",
+              show_default=True, help="Conversion type.")
+@click.option("--model", "model", default="last_non_direct", show_default=True,
+              help="Model(s), comma-separated, or all.")
+@click.option("--by", type=click.Choice(["channel", "campaign"]), default="channel",
+              show_default=True, help="Credit channels or campaigns.")
+@click.option("--paths", "paths_file", type=click.Path(dir_okay=False),
+              help="Attribute an external path table (CSV/Parquet) instead of a dataset.")
+@attribution_options
+@period_options
+@data_options
+@output_options
+def attribute(conversion: str, model: str, by: str, paths_file: str | None, net: bool,
+              max_touches: int, markov_order: int, half_life_days: float | None,
+              transform: str, lookback_days: float | None, period: str | None,
+              date_from: str | None, date_to: str | None, data: str | None,
+              config: str | None, fmt: str, out: str | None) -> None:
+    """Credit conversions to channels (or campaigns) under one or more models (SPEC §4)."""
+    from campaign_roi.attribution import (
+        AttributionOptions,
+        attribute_path_table,
+        parse_models,
+    )
+    from campaign_roi.attribution import attribute as run
+
+    p = optional_period(period, date_from, date_to)
+    opts = AttributionOptions(
+        conversion=conversion, models=parse_models(model),
+        start=p.start if p else None, end=p.end if p else None,
+        lookback_days=lookback_days, transform=transform, half_life_days=half_life_days,
+        order=markov_order, max_touches=max_touches, net=net,
+    )
+    if paths_file:
+        from campaign_roi.path_table import read_path_table
+
+        emit(attribute_path_table(read_path_table(paths_file), opts, by), fmt, out)
+        return
+    emit(run(open_dataset(data, config), opts, by), fmt, out)
+
+
+@main.command()
+@click.option("--conversion", type=click.Choice(CONVERSIONS), default="register",
+              show_default=True, help="Conversion type.")
+@attribution_options
+@period_options
+@data_options
+@output_options
+def paths(conversion: str, net: bool, max_touches: int, markov_order: int,
+          half_life_days: float | None, transform: str, lookback_days: float | None,
+          period: str | None, date_from: str | None, date_to: str | None, data: str | None,
+          config: str | None, fmt: str, out: str | None) -> None:
+    """The path table (SPEC §4.1): path, conversions, value, nulls."""
+    from campaign_roi.attribution import AttributionOptions, path_table
+
+    p = optional_period(period, date_from, date_to)
+    opts = AttributionOptions(
+        conversion=conversion, start=p.start if p else None, end=p.end if p else None,
+        lookback_days=lookback_days, transform=transform, max_touches=max_touches, net=net,
+    )
+    emit(path_table(open_dataset(data, config), opts), fmt, out)

@@ -215,6 +215,12 @@ class Dataset:
         )
         self._create_spend_view()
         self._create_campaigns_view()
+        from campaign_roi.sql_files import load_query
+
+        self.con.sql("CREATE VIEW conversions AS " + load_query("intermediate/conversions"))
+        lookback_us = round(self.config.lookback_days["register"] * 86_400_000_000)
+        self.con.sql("SET VARIABLE register_lookback_us = $v", params={"v": lookback_us})
+        self.con.sql("CREATE VIEW acquisition AS " + load_query("intermediate/acquisition"))
         self.con.sql(
             """
             CREATE VIEW users AS
@@ -234,12 +240,12 @@ class Dataset:
                 FROM activity
                 GROUP BY user_id
             )
-            SELECT user_id, first_seen_time,
+            SELECT p.user_id, first_seen_time,
                    register_time, CAST(register_time AS DATE) AS register_date,
                    referrer_id,
                    first_order_time, CAST(first_order_time AS DATE) AS first_order_date,
-                   last_active_date
-            FROM per_user
+                   last_active_date, a.acquisition_channel, a.acquisition_campaign_id
+            FROM per_user p LEFT JOIN acquisition a USING (user_id)
             """
         )
 

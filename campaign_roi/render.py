@@ -44,7 +44,7 @@ def format_ratio(x: Any) -> str:
     return "" if x is None else f"1:{x:.2f}"
 
 
-def _cell(v: Any) -> str:
+def _cell(v: Any, decimals: int = 2) -> str:
     if v is None:
         return ""
     if isinstance(v, bool):
@@ -52,9 +52,7 @@ def _cell(v: Any) -> str:
     if isinstance(v, float):
         if math.isnan(v):
             return "NaN"
-        if v != 0 and abs(v) < 1:
-            return f"{v:.4f}"
-        return f"{v:,.2f}"
+        return f"{v:,.{decimals}f}"
     if isinstance(v, int):
         return f"{v:,}"
     if isinstance(v, datetime | date):
@@ -65,8 +63,14 @@ def _cell(v: Any) -> str:
 def render_table(df: pl.DataFrame, formatters: Mapping[str, Formatter] | None = None) -> str:
     formatters = formatters or {}
     headers = list(df.columns)
+    # a float column of fractions (|x| <= 1: rates, shares) gets 4 decimals, money 2
+    decimals = {
+        c: 4 if df.schema[c].is_float() and (df[c].abs().max() or 0) <= 1 else 2  # type: ignore[operator]
+        for c in headers
+    }
     rows = [
-        [formatters[c](v) if c in formatters else _cell(v) for c, v in zip(headers, r, strict=True)]
+        [formatters[c](v) if c in formatters else _cell(v, decimals[c])
+         for c, v in zip(headers, r, strict=True)]
         for r in df.iter_rows()
     ]
     numeric = [df.schema[c].is_numeric() for c in headers]

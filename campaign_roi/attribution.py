@@ -1,0 +1,395 @@
+"""Multi-touch attribution (SPEC §4): journeys, path transforms, eight models, path tables.
+
+The heavy lifting is SQL in ``queries/`` (conversions → journeys → credits / paths). Work shared
+by several models is done once per call: the journeys of the requested conversions are
+materialised into a temp table and every model reads it.
+
+Credit tables have one row per (conversion, model, credited touch): ``conversion_id, user_id,
+conversion_time, model, channel, campaign_id, credit, value_credit, net_value_credit``. For
+``markov`` (a global split, not a per-journey one) rows are per channel and campaign with a
+null ``conversion_id``. Conversions without an eligible touch are credited to ``organic``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from campaign_roi.config import CONVERSION_TYPES, ORGANIC
+from campaign_roi.errors import UserError
+from campaign_roi.sql_files import load_query
+
+if TYPE_CHECKING:
+    from campaign_roi.dataset import Dataset
+
+RULE_MODELS: tuple[str, ...] = (
+    "first_touch", "last_touch", "last_non_direct", "linear", "position_based", "time_decay",
+)
+DATA_DRIVEN_MODELS: tuple[str, ...] = ("markov", "shapley")
+MODELS: tuple[str, ...] = RULE_MODELS + DATA_DRIVEN_MODELS
+TRANSFORMS: tuple[str, ...] = ("unique", "exposure", "first", "frequency")
+DEFAULT_MODEL = "last_non_direct"
+DEFAULT_TRANSFORM = "exposure"
+FAR_PAST = date(1, 1, 1)
+FAR_FUTURE = date(9999, 12, 31)
+
+CREDIT_SCHEMA: dict[str, Any] = {
+    "conversion_id": pl.String, "user_id": pl.String,
+    "conversion_time": pl.Datetime("us", "UTC"), "model": pl.String, "channel": pl.String,
+    "campaign_id": pl.String, "credit": pl.Float64, "value_credit": pl.Float64,
+    "net_value_credit": pl.Float64,
+}
+
+
+def parse_models(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """``last_touch,linear`` or ``all`` → models in the canonical order."""
+    items = [m.strip() for m in (text.split(",") if isinstance(text, str) else text) if m.strip()]
+    if not items:
+        raise UserError(f"--model is empty; use one or more of {', '.join(MODELS)} or all")
+    if "all" in items:
+        return MODELS
+    unknown = [m for m in items if m not in MODELS]
+    if unknown:
+        raise UserError(f"--model {unknown[0]!r} is unknown; use {', '.join(MODELS)} or all")
+    return tuple(m for m in MODELS if m in items)
+
+
+@dataclass(frozen=True)
+class AttributionOptions:
+    conversion: str = "register"
+    models: tuple[str, ...] = (DEFAULT_MODEL,)
+    start: date | None = None  # inclusive local dates; None = all data
+    end: date | None = None
+    lookback_days: float | None = None  # None = config default for the conversion type
+    transform: str = DEFAULT_TRANSFORM
+    half_life_days: float | None = None  # None = config
+    order: int = 1  # Markov order
+    max_touches: int = 0  # 0 = all
+    net: bool = False  # value net of refunds (order types)
+
+    def checked(self) -> AttributionOptions:
+        if self.conversion not in CONVERSION_TYPES:
+            raise UserError(
+                f"--conversion {self.conversion!r} is unknown; use {', '.join(CONVERSION_TYPES)}"
+            )
+        if self.transform not in TRANSFORMS:
+            raise UserError(f"--transform {self.transform!r} is unknown; use {', '.join(TRANSFORMS)}")
+        if self.lookback_days is not None and self.lookback_days <= 0:
+            raise UserError("--lookback-days must be > 0")
+        if self.half_life_days is not None and self.half_life_days <= 0:
+            raise UserError("--half-life-days must be > 0")
+        if self.order < 1:
+            raise UserError("--order must be >= 1")
+        if self.max_touches < 0:
+            raise UserError("--max-touches must be >= 0 (0 = all)")
+        parse_models(list(self.models))
+        return self
+
+
+class Attribution:
+    """One attribution run over a dataset: journeys materialised once, models read them."""
+
+    def __init__(self, ds: Dataset, options: AttributionOptions) -> None:
+        self.ds = ds
+        self.opts = options.checked()
+        cfg = ds.config
+        self.lookback_days = (
+            self.opts.lookback_days if self.opts.lookback_days is not None
+            else cfg.lookback_days[self.opts.conversion]
+        )
+        self.half_life_days = (
+            self.opts.half_life_days if self.opts.half_life_days is not None
+            else cfg.half_life_days
+        )
+        self._prepared = False
+        self._paths: pl.DataFrame | None = None
+
+    # -- shared work -----------------------------------------------------------------------
+    @property
+    def lookback_us(self) -> int:
+        return round(self.lookback_days * 86_400_000_000)
+
+    def _period(self) -> tuple[date, date]:
+        return (self.opts.start or FAR_PAST, self.opts.end or FAR_FUTURE)
+
+    def _transform_into(self, table: str, eligible_sql: str, params: dict[str, Any]) -> None:
+        """Materialise ``eligible_sql`` as ``eligible``, then its transformed paths as ``table``."""
+        con = self.ds.con
+        con.sql("CREATE OR REPLACE TEMP TABLE eligible AS " + eligible_sql, params=params)
+        con.sql(
+            f"CREATE OR REPLACE TEMP TABLE {table} AS " + load_query("intermediate/path_transform"),
+            params={"transform": self.opts.transform, "max_touches": self.opts.max_touches},
+        )
+        con.sql("DROP TABLE eligible")
+
+    def prepare(self) -> None:
+        """Materialise the period's conversions and their ``journeys`` (once)."""
+        if self._prepared:
+            return
+        start, end = self._period()
+        self.ds.con.sql(
+            "CREATE OR REPLACE TEMP TABLE period_conversions AS SELECT * FROM conversions "
+            "WHERE conversion_type = $conversion AND conversion_date BETWEEN $start AND $end",
+            params={"conversion": self.opts.conversion, "start": start, "end": end},
+        )
+        self._transform_into("journeys", load_query("intermediate/eligible_touches"), {
+            "conversion": self.opts.conversion, "start": start, "end": end,
+            "lookback_us": self.lookback_us,
+        })
+        self._prepared = True
+
+    def _null_journeys(self) -> None:
+        start, end = self._period()
+        first, last = self.ds.date_range
+        if first is None or last is None:
+            start, end = FAR_PAST, FAR_PAST
+        else:
+            start, end = max(start, first), min(end, last)
+        end_instant = datetime.combine(end + timedelta(days=1), time(),
+                                       tzinfo=ZoneInfo(self.ds.config.timezone))
+        self._transform_into("null_journeys", load_query("intermediate/null_touches"), {
+            "conversion": self.opts.conversion, "start": start, "end": end,
+            "end_instant": end_instant, "lookback_us": self.lookback_us,
+        })
+
+    # -- outputs ---------------------------------------------------------------------------
+    def paths(self) -> pl.DataFrame:
+        """The §4.1 path table: ``path, conversions, value, nulls`` (computed once)."""
+        if self._paths is None:
+            self.prepare()
+            self._null_journeys()
+            self._paths = self.ds.sql(load_query("marts/paths"), {"net": self.opts.net})
+        return self._paths
+
+    def credits(self) -> pl.DataFrame:
+        """Per-conversion credits for the requested models (see module doc)."""
+        self.prepare()
+        models = self.opts.models
+        frames: list[pl.DataFrame] = []
+        rules = [m for m in models if m in RULE_MODELS]
+        if rules:
+            frames.append(
+                self.ds.sql(
+                    "SELECT conversion_id, user_id, conversion_time, model, channel, campaign_id, "
+                    "credit, value_credit, net_value_credit FROM ("
+                    + load_query("marts/rule_credits")
+                    + ") WHERE list_contains($models, model)",
+                    {"half_life_days": self.half_life_days, "models": rules},
+                )
+            )
+        if "shapley" in models:
+            frames.append(self._shapley_credits())
+        if "markov" in models:
+            frames.append(self._markov_credits())
+        frames.append(self._organic_credits(models))
+        schema = {**CREDIT_SCHEMA, "conversion_time": pl.Datetime("us", self.ds.config.timezone)}
+        out = pl.concat([f.cast(schema) for f in frames], how="vertical")  # type: ignore[arg-type]
+        return out.sort(["model", "conversion_id", "channel", "campaign_id"], nulls_last=True)
+
+    def _converting_paths(self) -> pl.DataFrame:
+        return self.ds.sql(
+            "SELECT conversion_id, any_value(user_id) AS user_id, "
+            "any_value(conversion_time) AS conversion_time, any_value(value) AS value, "
+            "any_value(net_value) AS net_value, string_agg(channel, ' > ' ORDER BY pos) AS path "
+            "FROM journeys GROUP BY conversion_id"
+        )
+
+    def _shapley_credits(self) -> pl.DataFrame:
+        from campaign_roi.shapley import shapley_touch_weights
+
+        table = self.paths()
+        weights = shapley_touch_weights(_for_models(table))
+        touches = self.ds.sql(
+            "SELECT j.conversion_id, j.pos, j.campaign_id, p.path FROM journeys j JOIN ("
+            "SELECT conversion_id, string_agg(channel, ' > ' ORDER BY pos) AS path "
+            "FROM journeys GROUP BY conversion_id) p USING (conversion_id)"
+        )
+        conv = self._converting_paths().drop("path")
+        return (
+            touches.join(weights.rename({"position": "pos"}).with_columns(pl.col("pos").cast(pl.Int64)),
+                         on=["path", "pos"], how="inner")
+            .join(conv, on="conversion_id", how="inner")
+            .select(
+                "conversion_id", "user_id", "conversion_time", pl.lit("shapley").alias("model"),
+                "channel", "campaign_id", pl.col("weight").alias("credit"),
+                (pl.col("weight") * pl.col("value")).alias("value_credit"),
+                (pl.col("weight") * pl.col("net_value")).alias("net_value_credit"),
+            )
+        )
+
+    def _markov_credits(self) -> pl.DataFrame:
+        """Global Markov split per channel, then per campaign in proportion to the channel's
+        linear credit by campaign (documented in docs/attribution.md)."""
+        from campaign_roi.markov import markov_attribution
+
+        result = markov_attribution(_for_models(self.paths()), order=self.opts.order)
+        totals = self.ds.sql(
+            "SELECT coalesce(sum(value), 0.0) AS value, coalesce(sum(net_value), 0.0) AS net_value "
+            "FROM (SELECT any_value(value) AS value, any_value(net_value) AS net_value "
+            "FROM journeys GROUP BY conversion_id)"
+        ).row(0)
+        campaign_share = self.ds.sql(
+            "SELECT channel, campaign_id, sum(1.0 / n) AS w FROM journeys GROUP BY ALL"
+        ).with_columns(share=pl.col("w") / pl.col("w").sum().over("channel"))
+        conv_total = float(result.credits["conversions"].sum())
+        frac = (pl.col("conversions") / conv_total) if conv_total > 0 else pl.lit(0.0)
+        share = pl.col("share").fill_null(1.0)
+        return (
+            result.credits.with_columns(frac=frac)
+            .join(campaign_share, on="channel", how="left")
+            .select(
+                pl.lit(None, pl.String).alias("conversion_id"),
+                pl.lit(None, pl.String).alias("user_id"),
+                pl.lit(None, pl.Datetime("us", "UTC")).alias("conversion_time"),
+                pl.lit("markov").alias("model"),
+                "channel", "campaign_id",
+                (pl.col("conversions") * share).alias("credit"),
+                (pl.col("frac") * totals[0] * share).alias("value_credit"),
+                (pl.col("frac") * totals[1] * share).alias("net_value_credit"),
+            )
+        )
+
+    def _organic_credits(self, models: tuple[str, ...]) -> pl.DataFrame:
+        organic = self.ds.sql(
+            "SELECT conversion_id, user_id, conversion_time, value, net_value "
+            "FROM period_conversions WHERE conversion_id NOT IN (SELECT conversion_id FROM journeys)"
+        )
+        return (
+            organic.join(pl.DataFrame({"model": list(models)}), how="cross")
+            .select(
+                "conversion_id", "user_id", "conversion_time", "model",
+                pl.lit(ORGANIC).alias("channel"), pl.lit(None, pl.String).alias("campaign_id"),
+                pl.lit(1.0).alias("credit"), pl.col("value").alias("value_credit"),
+                pl.col("net_value").alias("net_value_credit"),
+            )
+        )
+
+    def summary(self, by: str = "channel") -> pl.DataFrame:
+        """``model, channel|campaign_id, conversions, value, share`` (share of conversions)."""
+        if by not in ("channel", "campaign"):
+            raise UserError(f"--by {by!r} is unknown; use channel or campaign")
+        key = "channel" if by == "channel" else "campaign_id"
+        value = "net_value_credit" if self.opts.net else "value_credit"
+        return summarise_credits(self.credits(), key, value, self.opts.models)
+
+
+def summarise_credits(
+    credits: pl.DataFrame, key: str, value: str, models: tuple[str, ...]
+) -> pl.DataFrame:
+    """Channel (or campaign) totals per model; every key appears under every model."""
+    grouped = credits.group_by("model", key).agg(
+        conversions=pl.col("credit").sum(), value=pl.col(value).sum()
+    )
+    keys = credits.select(key).unique()
+    grid = pl.DataFrame({"model": list(models)}).join(keys, how="cross")
+    order = {m: i for i, m in enumerate(models)}
+    out = grid.join(grouped, on=["model", key], how="left", nulls_equal=True).with_columns(
+        pl.col("conversions").fill_null(0.0), pl.col("value").fill_null(0.0)
+    )
+    return (
+        out.with_columns(
+            share=pl.when(pl.col("conversions").sum().over("model") > 0)
+            .then(pl.col("conversions") / pl.col("conversions").sum().over("model"))
+            .otherwise(None),
+            _order=pl.col("model").replace_strict(order, return_dtype=pl.Int32),
+        )
+        .sort(["_order", key], nulls_last=True)
+        .drop("_order")
+        .select("model", key, "conversions", "value", "share")
+    )
+
+
+def _for_models(table: pl.DataFrame) -> pl.DataFrame:
+    """Path table in the float form the data-driven models take."""
+    return table.select(
+        pl.col("path").cast(pl.String),
+        pl.col("conversions").cast(pl.Float64),
+        pl.col("value").cast(pl.Float64),
+        pl.col("nulls").cast(pl.Float64),
+    )
+
+
+def attribute(ds: Dataset, options: AttributionOptions, by: str = "channel") -> pl.DataFrame:
+    return Attribution(ds, options).summary(by)
+
+
+def path_table(ds: Dataset, options: AttributionOptions) -> pl.DataFrame:
+    return Attribution(ds, options).paths()
+
+
+def attribute_path_table(
+    table: pl.DataFrame, options: AttributionOptions, by: str = "channel"
+) -> pl.DataFrame:
+    """Attribute an external §4.1 path table (``path, conversions, value, nulls``; channel
+    names used as given). ``time_decay`` needs timestamps: refused when asked for by name,
+    left out of ``all``."""
+    import duckdb
+
+    opts = options.checked()
+    if by != "channel":
+        raise UserError("--by campaign needs a dataset: a path table has no campaign_id")
+    if opts.models == MODELS:
+        opts = AttributionOptions(**{**opts.__dict__, "models": tuple(
+            m for m in MODELS if m != "time_decay")})
+    elif "time_decay" in opts.models:
+        raise UserError(
+            "--model time_decay needs touch timestamps, which a path table (--paths) does not "
+            "have; choose other models"
+        )
+    con = duckdb.connect()
+    con.register("input_paths", table.with_row_index("row_id"))
+    con.sql(
+        """
+        CREATE TEMP TABLE eligible AS
+        SELECT 'p' || row_id AS conversion_id, CAST(NULL AS VARCHAR) AS user_id,
+               CAST(NULL AS TIMESTAMPTZ) AS conversion_time, value, value AS net_value,
+               CAST(NULL AS TIMESTAMPTZ) AS touch_time, channel,
+               CAST(NULL AS VARCHAR) AS campaign_id, seq, conversions, nulls
+        FROM (
+            SELECT row_id, value, conversions, nulls,
+                   unnest(string_split(path, ' > ')) AS channel,
+                   generate_subscripts(string_split(path, ' > '), 1) AS seq
+            FROM input_paths
+        )
+        """
+    )
+    con.sql(
+        "CREATE TEMP TABLE journeys AS " + load_query("intermediate/path_transform"),
+        params={"transform": opts.transform, "max_touches": opts.max_touches},
+    )
+    transformed = con.sql(
+        "SELECT path, sum(conversions) AS conversions, sum(value) AS value, sum(nulls) AS nulls "
+        "FROM (SELECT conversion_id, string_agg(channel, ' > ' ORDER BY pos) AS path, "
+        "any_value(conversions) AS conversions, any_value(value) AS value, "
+        "any_value(nulls) AS nulls FROM journeys GROUP BY conversion_id) GROUP BY path ORDER BY path"
+    ).pl()
+    frames: list[pl.DataFrame] = []
+    rules = [m for m in opts.models if m in RULE_MODELS]
+    if rules:
+        frames.append(con.sql(
+            "SELECT r.model, r.channel, r.credit * j.conversions AS credit, r.value_credit "
+            "FROM (" + load_query("marts/rule_credits") + ") r "
+            "JOIN (SELECT DISTINCT conversion_id, conversions FROM journeys) j USING (conversion_id) "
+            "WHERE list_contains($models, r.model)",
+            params={"half_life_days": 1.0, "models": rules},
+        ).pl())
+    if "shapley" in opts.models:
+        from campaign_roi.shapley import shapley_attribution
+
+        frames.append(shapley_attribution(_for_models(transformed)).select(
+            pl.lit("shapley").alias("model"), "channel",
+            pl.col("conversions").alias("credit"), pl.col("value").alias("value_credit")))
+    if "markov" in opts.models:
+        from campaign_roi.markov import markov_attribution
+
+        frames.append(markov_attribution(_for_models(transformed), order=opts.order).credits.select(
+            pl.lit("markov").alias("model"), "channel",
+            pl.col("conversions").alias("credit"), pl.col("value").alias("value_credit")))
+    schema = {"model": pl.String, "channel": pl.String, "credit": pl.Float64,
+              "value_credit": pl.Float64}
+    credits = pl.concat([f.select(list(schema)).cast(schema) for f in frames])  # type: ignore[arg-type]
+    return summarise_credits(credits, "channel", "value_credit", opts.models)

@@ -1,0 +1,63 @@
+-- Conversions (SPEC §4): register (each user's first, value 0), first_order, order (every order).
+-- One row per conversion; conversion_date is the local date; net_value subtracts linked refunds.
+WITH
+registers AS (
+    SELECT user_id, event_time, event_id, campaign_id
+    FROM events
+    WHERE event_type = 'register'
+),
+
+orders_ AS (
+    SELECT user_id, event_time, event_id, order_id, campaign_id, amount, net_amount
+    FROM orders
+),
+
+first_register AS (
+    SELECT *
+    FROM registers
+    QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY event_time, event_id) = 1
+),
+
+ranked_orders AS (
+    SELECT
+        *,
+        row_number() OVER (PARTITION BY user_id ORDER BY event_time, event_id, order_id) AS order_rank
+    FROM orders_
+)
+
+SELECT
+    'register' AS conversion_type,
+    user_id || ':register' AS conversion_id,
+    user_id,
+    event_time AS conversion_time,
+    CAST(event_time AS DATE) AS conversion_date,
+    0.0 AS value,
+    0.0 AS net_value,
+    CAST(NULL AS VARCHAR) AS order_id,
+    campaign_id
+FROM first_register
+UNION ALL
+SELECT
+    'first_order',
+    user_id || ':first_order',
+    user_id,
+    event_time,
+    CAST(event_time AS DATE),
+    amount,
+    net_amount,
+    order_id,
+    campaign_id
+FROM ranked_orders
+WHERE order_rank = 1
+UNION ALL
+SELECT
+    'order',
+    user_id || ':order:' || order_rank,
+    user_id,
+    event_time,
+    CAST(event_time AS DATE),
+    amount,
+    net_amount,
+    order_id,
+    campaign_id
+FROM ranked_orders
