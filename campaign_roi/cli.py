@@ -318,3 +318,86 @@ def paths(conversion: str, net: bool, max_touches: int, markov_order: int,
         lookback_days=lookback_days, transform=transform, max_touches=max_touches, net=net,
     )
     emit(path_table(open_dataset(data, config), opts), fmt, out)
+
+
+def _model_choice() -> click.Choice:
+    return click.Choice(["first_touch", "last_touch", "last_non_direct", "linear",
+                         "position_based", "time_decay", "markov", "shapley"])
+
+
+# -- KPIs ----------------------------------------------------------------------------------
+@main.command()
+@click.option("--compare", is_flag=True, help="Add the previous period (QoQ) and last year (YoY).")
+@period_options
+@data_options
+@output_options
+def summary(compare: bool, period: str | None, date_from: str | None, date_to: str | None,
+            data: str | None, config: str | None, fmt: str, out: str | None) -> None:
+    """Every KPI of a period (SPEC §5) with QoQ, YoY, target and attainment."""
+    from campaign_roi.kpis import summary as run
+    from campaign_roi.periods import parse_period
+
+    p = parse_period(period, date_from, date_to)
+    emit(run(open_dataset(data, config), p, compare), fmt, out)
+
+
+@main.command()
+@click.option("--model", type=_model_choice(), default="last_non_direct", show_default=True,
+              help="Attribution model for new users, first orders and revenue.")
+@click.option("--compare", is_flag=True, help="Add <column>_previous for the previous period.")
+@period_options
+@data_options
+@output_options
+def channels(model: str, compare: bool, period: str | None, date_from: str | None,
+             date_to: str | None, data: str | None, config: str | None, fmt: str,
+             out: str | None) -> None:
+    """The channel table (SPEC §5.1): spend, new users, paid rate, revenue, CAC, ROAS, ROI."""
+    from campaign_roi.channels import channel_table, channel_table_compare
+    from campaign_roi.periods import parse_period
+
+    p = parse_period(period, date_from, date_to)
+    run = channel_table_compare if compare else channel_table
+    emit(run(open_dataset(data, config), p, model), fmt, out)
+
+
+@main.command()
+@click.option("--model", type=_model_choice(), default="last_non_direct", show_default=True,
+              help="Model for attributed_revenue.")
+@period_options
+@data_options
+@output_options
+def campaigns(model: str, period: str | None, date_from: str | None, date_to: str | None,
+              data: str | None, config: str | None, fmt: str, out: str | None) -> None:
+    """The campaign table (SPEC §5.2), ROI shown as 1:x; campaigns starting in --period."""
+    from campaign_roi.campaigns import campaign_table
+    from campaign_roi.render import format_ratio
+
+    p = optional_period(period, date_from, date_to)
+    emit(campaign_table(open_dataset(data, config), p, model), fmt, out,
+         {"roi": format_ratio})
+
+
+@main.command()
+@click.argument("campaign_id")
+@click.option("--part", type=click.Choice(["all", "summary", "funnel", "daily"]), default="all",
+              show_default=True, help="Which part to print (csv/json/parquet need one part).")
+@click.option("--model", type=_model_choice(), default="last_non_direct", show_default=True,
+              help="Model for attributed_revenue.")
+@data_options
+@output_options
+def campaign(campaign_id: str, part: str, model: str, data: str | None, config: str | None,
+             fmt: str, out: str | None) -> None:
+    """One campaign: its §5.2 row, participants → payers funnel and daily series."""
+    from campaign_roi.campaigns import campaign_detail
+    from campaign_roi.render import format_ratio
+
+    detail = campaign_detail(open_dataset(data, config), campaign_id, model)
+    if part == "all":
+        if fmt != "table":
+            raise click.UsageError("--format csv/json/parquet needs --part summary|funnel|daily")
+        for name, frame in detail.items():
+            click.echo(f"{name}:")
+            emit(frame, fmt, None, {"roi": format_ratio})
+            click.echo("")
+        return
+    emit(detail[part], fmt, out, {"roi": format_ratio})

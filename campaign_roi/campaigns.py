@@ -1,0 +1,95 @@
+"""The campaign table (SPEC §5.2) and one campaign's detail (funnel and daily series)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from campaign_roi.attribution import DEFAULT_MODEL, Attribution, AttributionOptions
+from campaign_roi.errors import UserError
+from campaign_roi.kpis import prepare_campaign_results
+from campaign_roi.metrics import ratio
+from campaign_roi.periods import Period
+
+if TYPE_CHECKING:
+    from campaign_roi.dataset import Dataset
+
+CAMPAIGN_COLUMNS = ("campaign_id", "name", "start_date", "end_date", "cost", "participants",
+                    "converted_payers", "conversion_rate", "revenue", "roi",
+                    "cost_per_participant", "cost_per_payer", "attributed_revenue")
+
+
+def campaign_table(
+    ds: Dataset, period: Period | None = None, model: str = DEFAULT_MODEL
+) -> pl.DataFrame:
+    """Campaigns starting in ``period`` (all without one). ``attributed_revenue``: order value
+    credited under ``model`` to touches carrying the campaign_id, for orders in the period."""
+    prepare_campaign_results(ds)
+    results = ds.sql("SELECT * FROM campaign_results")
+    if period is not None:
+        results = results.filter(pl.col("start_date").is_between(period.start, period.end))
+    credits = Attribution(ds, AttributionOptions(
+        conversion="order", models=(model,),
+        start=period.start if period else None, end=period.end if period else None,
+    )).credits()
+    attributed = credits.filter(pl.col("campaign_id").is_not_null()).group_by("campaign_id").agg(
+        attributed_revenue=pl.col("value_credit").sum())
+    return (
+        results.join(attributed, on="campaign_id", how="left")
+        .with_columns(
+            pl.col("attributed_revenue").fill_null(0.0),
+            conversion_rate=ratio("converted_payers", "participants"),
+            roi=ratio("revenue", "cost"),
+            cost_per_participant=ratio("cost", "participants"),
+            cost_per_payer=ratio("cost", "converted_payers"),
+        )
+        .sort(["start_date", "campaign_id"])
+        .select(*CAMPAIGN_COLUMNS)
+    )
+
+
+def campaign_detail(
+    ds: Dataset, campaign_id: str, model: str = DEFAULT_MODEL
+) -> dict[str, pl.DataFrame]:
+    """``summary`` (its campaign-table row), ``funnel`` (participants → converted payers) and
+    ``daily`` (date, joins, orders, revenue of participants' converting orders)."""
+    table = campaign_table(ds, None, model)
+    row = table.filter(pl.col("campaign_id") == campaign_id)
+    if row.is_empty():
+        known = ", ".join(table["campaign_id"].to_list()) or "none"
+        raise UserError(f"campaign {campaign_id!r} is not in campaigns; known: {known}")
+    participants = int(row["participants"][0])
+    payers = int(row["converted_payers"][0])
+    funnel = pl.DataFrame({
+        "step": ["participants", "converted_payers"],
+        "users": [participants, payers],
+    }).with_columns(
+        conversion_from_start=ratio("users", pl.lit(participants)),
+        dropped=pl.lit(participants) - pl.col("users"),
+    )
+    daily = ds.sql(
+        """
+        WITH c AS (SELECT * FROM campaigns WHERE campaign_id = $id),
+        joins AS (
+            SELECT e.user_id, min(e.event_time) AS first_join
+            FROM events e JOIN c ON e.campaign_id = c.campaign_id
+             AND e.event_date BETWEEN c.start_date AND c.end_date
+            WHERE e.event_type = 'campaign_join' GROUP BY e.user_id
+        ),
+        join_days AS (SELECT CAST(first_join AS DATE) AS date, count(*) AS joins
+                      FROM joins GROUP BY 1),
+        order_days AS (
+            SELECT o.event_date AS date, count(*) AS orders, sum(o.amount) AS revenue
+            FROM joins j JOIN orders o ON o.user_id = j.user_id AND o.event_time >= j.first_join
+            JOIN c ON o.event_date <= c.end_date + 7
+            GROUP BY 1
+        )
+        SELECT date, coalesce(joins, 0) AS joins, coalesce(orders, 0) AS orders,
+               coalesce(revenue, 0.0) AS revenue
+        FROM join_days FULL OUTER JOIN order_days USING (date)
+        ORDER BY date
+        """,
+        {"id": campaign_id},
+    )
+    return {"summary": row, "funnel": funnel, "daily": daily}

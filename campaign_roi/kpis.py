@@ -1,0 +1,114 @@
+"""The quarterly KPI summary (SPEC §5): value, QoQ, YoY, target and attainment per KPI.
+
+SQL (queries/marts/kpi_counts.sql) counts and sums every period asked for in ONE query;
+:mod:`campaign_roi.metrics` turns them into KPIs. Targets come from config
+``[targets."2025Q4"]``: ``kpi = x`` (attainment = value ÷ x), ``kpi_max = x`` (met when the
+value is at most x; attainment = x ÷ value) and ``kpi_min = x`` (attainment = value ÷ x), so
+attainment ≥ 1 always means the target is met.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from campaign_roi.metrics import KPIS, change
+from campaign_roi.periods import Period
+
+if TYPE_CHECKING:
+    from campaign_roi.dataset import Dataset
+
+SUMMARY_COLUMNS = ("metric", "value", "previous", "change_qoq", "last_year", "change_yoy",
+                   "target", "attainment")
+
+
+def prepare_user_days(ds: Dataset) -> None:
+    """Materialise distinct (user, local activity day) pairs once per command."""
+    ds.con.sql(
+        "CREATE TEMP TABLE IF NOT EXISTS user_days AS SELECT DISTINCT user_id, event_date "
+        "FROM events WHERE event_type IN ('register', 'active', 'campaign_join', 'order')"
+    )
+
+
+def prepare_campaign_results(ds: Dataset) -> None:
+    from campaign_roi.sql_files import load_query
+
+    ds.con.sql("CREATE TEMP TABLE IF NOT EXISTS campaign_results AS "
+               + load_query("marts/campaign_results"))
+
+
+def kpi_counts(ds: Dataset, periods: list[Period]) -> pl.DataFrame:
+    """Counts and sums behind the KPIs, one row per period (column ``period`` = label)."""
+    prepare_user_days(ds)
+    prepare_campaign_results(ds)
+    frame = pl.DataFrame(
+        {"period": [p.label for p in periods], "start_date": [p.start for p in periods],
+         "end_date": [p.end for p in periods]},
+        schema={"period": pl.String, "start_date": pl.Date, "end_date": pl.Date},
+    ).unique("period", keep="first", maintain_order=True)
+    ds.con.register("_kpi_periods", frame)
+    ds.con.sql("CREATE OR REPLACE TEMP TABLE kpi_periods AS SELECT * FROM _kpi_periods")
+    ds.con.unregister("_kpi_periods")
+    first, last = ds.date_range
+    counts = ds.run_file("marts/kpi_counts", {
+        "first_day": first, "last_day": last, "paid": list(ds.config.paid),
+        "passive": list(ds.config.passive),
+        "high_value_total": ds.config.high_value_order_total,
+    })
+    if ds.files["spend"] is not None:  # spend data exists: no rows in P means 0, not unknown
+        counts = counts.with_columns(pl.col("spend", "paid_spend").fill_null(0.0))
+    return counts
+
+
+def kpi_values(counts: pl.DataFrame) -> pl.DataFrame:
+    """Long frame ``period, metric, value`` in the KPI order of metrics.KPIS."""
+    wide = counts.select("period", *[expr.alias(name) for name, (expr, _) in KPIS.items()])
+    return wide.unpivot(index="period", variable_name="metric", value_name="value")
+
+
+def _targets(ds: Dataset, period: Period) -> pl.DataFrame:
+    table = ds.config.targets.get(period.label, {})
+    rows = []
+    for metric in KPIS:
+        for suffix, kind in (("", "value"), ("_max", "max"), ("_min", "min")):
+            if metric + suffix in table:
+                rows.append((metric, table[metric + suffix], kind))
+                break
+    return pl.DataFrame(rows, schema={"metric": pl.String, "target": pl.Float64,
+                                      "target_kind": pl.String}, orient="row")
+
+
+def summary(ds: Dataset, period: Period, compare: bool = False) -> pl.DataFrame:
+    """One row per KPI with the SUMMARY_COLUMNS (previous/last_year only with ``compare``)."""
+    periods = [period] + ([period.previous(), period.last_year()] if compare else [])
+    values = kpi_values(kpi_counts(ds, periods))
+    first, last = ds.date_range
+    outside = [p.label for p in periods
+               if first is None or last is None or p.end < first or p.start > last]
+    # a period with no data at all has unknown KPIs (null), not zeros
+    values = values.with_columns(
+        pl.when(pl.col("period").is_in(outside)).then(None).otherwise(pl.col("value")).alias("value")
+    )
+
+    def of(p: Period, name: str) -> pl.DataFrame:
+        return values.filter(pl.col("period") == p.label).select("metric",
+                                                                  pl.col("value").alias(name))
+
+    out = of(period, "value")
+    if compare:
+        out = out.join(of(period.previous(), "previous"), on="metric", how="left") \
+            .join(of(period.last_year(), "last_year"), on="metric", how="left")
+    else:
+        out = out.with_columns(previous=pl.lit(None, pl.Float64),
+                               last_year=pl.lit(None, pl.Float64))
+    order = {m: i for i, m in enumerate(KPIS)}
+    out = out.join(_targets(ds, period), on="metric", how="left").with_columns(
+        change_qoq=change("value", "previous"),
+        change_yoy=change("value", "last_year"),
+        attainment=pl.when(pl.col("target_kind") == "max")
+        .then(pl.when(pl.col("value") > 0).then(pl.col("target") / pl.col("value")))
+        .otherwise(pl.when(pl.col("target") != 0).then(pl.col("value") / pl.col("target"))),
+        _order=pl.col("metric").replace_strict(order, return_dtype=pl.Int32),
+    )
+    return out.sort("_order").select(*SUMMARY_COLUMNS)
