@@ -11,6 +11,7 @@ import io
 import math
 import os
 import tempfile
+import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
@@ -60,6 +61,11 @@ def _cell(v: Any, decimals: int = 2) -> str:
     return str(v)
 
 
+def _width(text: str) -> int:
+    """Terminal columns: East Asian wide characters (品牌…) take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def render_table(df: pl.DataFrame, formatters: Mapping[str, Formatter] | None = None) -> str:
     formatters = formatters or {}
     headers = list(df.columns)
@@ -74,12 +80,15 @@ def render_table(df: pl.DataFrame, formatters: Mapping[str, Formatter] | None = 
         for r in df.iter_rows()
     ]
     numeric = [df.schema[c].is_numeric() for c in headers]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    widths = [max([_width(h)] + [_width(r[i]) for r in rows]) for i, h in enumerate(headers)]
+
+    def pad(cell: str, width: int, right: bool) -> str:
+        fill = " " * (width - _width(cell))
+        return fill + cell if right else cell + fill
 
     def line(cells: list[str]) -> str:
         return "  ".join(
-            c.rjust(w) if num else c.ljust(w)
-            for c, w, num in zip(cells, widths, numeric, strict=True)
+            pad(c, w, num) for c, w, num in zip(cells, widths, numeric, strict=True)
         ).rstrip()
 
     out = [line(headers), line(["-" * w for w in widths])]
