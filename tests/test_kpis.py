@@ -22,6 +22,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from conftest import CONFIG
 
 from campaign_roi.campaigns import campaign_table
 from campaign_roi.channels import channel_table
@@ -29,7 +30,6 @@ from campaign_roi.cli import main
 from campaign_roi.dataset import Dataset
 from campaign_roi.kpis import summary
 from campaign_roi.periods import parse_period
-from conftest import CONFIG
 
 TARGETS = """
 [targets."2025Q3"]
@@ -221,3 +221,11 @@ def test_cli_summary_channels_campaigns(story: Path) -> None:
     r = runner.invoke(main, ["channels", "--data", str(story), "--period", "2025Q3",
                              "--compare", "--format", "csv"])
     assert r.exit_code == 0 and "new_users_previous" in r.output.splitlines()[0]
+
+
+def test_metrics_doc_is_generated_from_the_definitions() -> None:
+    from campaign_roi.metrics import KPIS, metrics_markdown
+
+    text = (Path(__file__).parent.parent / "docs" / "metrics.md").read_text(encoding="utf-8")
+    assert text == metrics_markdown(), "regenerate: python -m campaign_roi.metrics > docs/metrics.md"
+    assert all(f"`{k}`" in text for k in KPIS)
