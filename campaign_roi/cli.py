@@ -401,3 +401,71 @@ def campaign(campaign_id: str, part: str, model: str, data: str | None, config: 
             click.echo("")
         return
     emit(detail[part], fmt, out, {"roi": format_ratio})
+
+
+# -- sample data ---------------------------------------------------------------------------
+def _progress(quiet: bool) -> Callable[[str], None] | None:
+    """Progress lines on a terminal (stderr), nothing when piped or with --quiet."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    return lambda msg: click.echo(f"  {msg}", err=True)
+
+
+@main.command()
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Directory to write the dataset into.")
+@click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="1 = the seed team's real size; counts scale linearly.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Random seed.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@debug_option
+def generate(out_dir: str, scale: float, seed: int, quiet: bool) -> None:
+    """Write the seed-story dataset (SPEC §9): 2024-07-01..2025-09-30, Asia/Shanghai, CNY."""
+    from campaign_roi.generate import generate_dataset
+
+    result = generate_dataset(out_dir, scale=scale, seed=seed, progress=_progress(quiet))
+    click.echo(f"wrote {out_dir} ({result.users:,} users) in {result.seconds:.1f} s")
+
+
+@main.command()
+@click.option("--out", "out_dir", default="campaign_roi_demo", show_default=True,
+              type=click.Path(file_okay=False), help="Directory for the dataset and report.")
+@click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=0.02,
+              show_default=True, help="Dataset size (1 = the seed team's real size).")
+@click.option("--seed", type=int, default=7, show_default=True, help="Random seed.")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+              help="Report language.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@debug_option
+def demo(out_dir: str, scale: float, seed: int, lang: str, quiet: bool) -> None:
+    """Generate the seed-story dataset, print its 2025Q3 summary, write DIR/report.html."""
+    from pathlib import Path
+
+    from campaign_roi.generate import generate_dataset
+    from campaign_roi.kpis import summary as run_summary
+    from campaign_roi.periods import parse_period
+
+    data_dir = Path(out_dir) / "data"
+    progress = _progress(quiet)
+    generate_dataset(data_dir, scale=scale, seed=seed, progress=progress)
+    ds = open_dataset(str(data_dir), None)
+    period = parse_period("2025Q3")
+    click.echo(f"campaign-roi demo: seed story at scale {scale:g}, data in {data_dir}\n")
+    click.echo("2025Q3 summary (previous = 2025Q2, last_year = 2024Q3):")
+    emit(run_summary(ds, period, compare=True), "table", None)
+    report_path = Path(out_dir) / "report.html"
+    if _write_period_report(ds, period, report_path, lang):
+        click.echo(f"\nreport: {report_path}")
+    click.echo(f"\nnext: campaign-roi channels --data {data_dir} --period 2025Q3")
+
+
+def _write_period_report(ds: Dataset, period: Any, path: Any, lang: str) -> bool:
+    """Write the period report when the report module is available."""
+    try:
+        from campaign_roi.report_data import period_report  # type: ignore[import-not-found]
+    except ImportError:
+        return False
+    from campaign_roi.report import write_report  # type: ignore[import-not-found]
+
+    write_report(period_report(ds, period, lang), path, lang)
+    return True
