@@ -65,8 +65,10 @@ def parse_steps(steps: Sequence[str] | str) -> list[FunnelStep]:
         if sep:
             campaign = campaign.strip()
             if kind != "campaign_join" or not campaign:
-                raise UserError(f"funnel step {text!r} is not valid: only campaign_join:<campaign_id> "
-                                f"takes a value (accepted: {_accepted()})")
+                raise UserError(
+                    f"funnel step {text!r} is not valid: only campaign_join:<campaign_id> "
+                    f"takes a value (accepted: {_accepted()})"
+                )
             parsed.append(FunnelStep(f"campaign_join:{campaign}", "campaign_join", campaign))
         elif kind == "first_order":
             parsed.append(FunnelStep("first_order", "order", None, True))

@@ -233,7 +233,9 @@ def export_segments(
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UserError(f"--export {directory}: cannot create the directory ({exc.strerror})") from exc
+        raise UserError(
+            f"--export {directory}: cannot create the directory ({exc.strerror})"
+        ) from exc
     users = segment_users(con, as_of, thresholds)
     written: dict[str, int] = {}
     for name in SEGMENTS:  # 8 files, not a loop over data rows

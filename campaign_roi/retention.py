@@ -49,7 +49,9 @@ def retention(
     w = GRAIN_DAYS[_choice("--grain", grain, tuple(GRAIN_DAYS))]
     _choice("--cohort-by", cohort_by, COHORT_BY)
     if isinstance(periods, bool) or not isinstance(periods, int) or not 0 <= periods <= MAX_PERIODS:
-        raise UserError(f"--periods must be a whole number from 0 to {MAX_PERIODS} (got {periods!r})")
+        raise UserError(
+            f"--periods must be a whole number from 0 to {MAX_PERIODS} (got {periods!r})"
+        )
     if by is not None and by != "channel":
         raise UserError(f"--by {by!r} is not valid for retention (accepted: channel)")
     if start is not None and end is not None and start > end:
@@ -86,12 +88,14 @@ def retention(
 def to_wide(long: pl.DataFrame) -> pl.DataFrame:
     """Long retention → wide: [by,] cohort, cohort_size, period_0 … period_N."""
     index = [c for c in long.columns if c not in ("period", "retention")]
-    n_periods = int(long["period"].max() or 0) + 1 if long.height else 0
     if long.height == 0:
         return long.select(index)
+    n_periods = long.select(pl.col("period").max()).item() + 1
     wide = long.with_columns(
         pl.format("period_{}", pl.col("period")).alias("period")
     ).pivot(on="period", index=index, values="retention")
     period_cols = [f"period_{k}" for k in range(n_periods)]
-    missing = [pl.lit(None, dtype=pl.Float64).alias(c) for c in period_cols if c not in wide.columns]
+    missing = [
+        pl.lit(None, dtype=pl.Float64).alias(c) for c in period_cols if c not in wide.columns
+    ]
     return wide.with_columns(missing).select(*index, *period_cols).sort(index, nulls_last=True)

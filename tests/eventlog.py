@@ -28,7 +28,9 @@ def ev(
     return (user, when, event_type, channel, campaign, amount)
 
 
-def make_con(rows: Sequence[Row], acquisition: dict[str, str] | None = None) -> duckdb.DuckDBPyConnection:
+def make_con(
+    rows: Sequence[Row], acquisition: dict[str, str] | None = None
+) -> duckdb.DuckDBPyConnection:
     """Connection with `events` and `users` views over ``rows``.
 
     users.acquisition_channel: ``acquisition[user]`` when given, else 'organic' for
