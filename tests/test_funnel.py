@@ -6,6 +6,7 @@ All times are local (Asia/Shanghai); the period is July 2025 unless stated.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 
 import polars as pl
 import pytest
@@ -333,7 +334,7 @@ def test_funnel_properties(rows: list[Row], steps: list[str], window_hours: int)
     out = funnel(make_con(rows), steps, JUL1, JUL31, window=window)
     users = out["users"].to_list()
     # counts never increase along the steps
-    assert all(a >= b for a, b in zip(users, users[1:], strict=False))
+    assert all(a >= b for a, b in pairwise(users))
     # conservation: entries = last step + everyone dropped on the way
     assert users[0] == users[-1] + sum(d for d in out["dropped"].to_list() if d is not None)
     rates = [r for r in out["conversion_from_start"].to_list() if r is not None]
