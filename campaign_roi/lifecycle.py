@@ -143,6 +143,25 @@ def _empty_users() -> pl.DataFrame:
     )
 
 
+def _resolve_day(con: duckdb.DuckDBPyConnection, as_of: date | None) -> date | None:
+    day = data_last_day(con) if as_of is None else as_of
+    if day is not None and not isinstance(day, date):
+        raise UserError(f"--as-of must be a date (got {day!r})")
+    return day
+
+
+def _classified(
+    con: duckdb.DuckDBPyConnection, day: date, thresholds: LifecycleThresholds
+) -> duckdb.DuckDBPyRelation:
+    params: dict[str, Any] = {"as_of": day, **thresholds.as_params()}
+    return con.sql(load_query("marts/segments"), params=params)
+
+
+def _segment_name() -> pl.Expr:
+    names = {rank: name for rank, name in enumerate(SEGMENTS, start=1)}
+    return pl.col("segment_rank").replace_strict(names, return_dtype=pl.String).alias("segment")
+
+
 def segment_users(
     con: duckdb.DuckDBPyConnection,
     as_of: date | None = None,
@@ -155,18 +174,14 @@ def segment_users(
     registered), last_active_date (Date), active_days_30, active_days_prev_30 (Int64),
     order_total_30 (Float64), last_order_date (Date, null if never ordered).
     """
-    day = data_last_day(con) if as_of is None else as_of
+    day = _resolve_day(con, as_of)
     if day is None:
         return _empty_users()
-    if not isinstance(day, date):
-        raise UserError(f"--as-of must be a date (got {day!r})")
-    params: dict[str, Any] = {"as_of": day, **thresholds.as_params()}
-    frame = con.sql(load_query("marts/segments"), params=params).pl()
-    names = {rank: name for rank, name in enumerate(SEGMENTS, start=1)}
+    frame = _classified(con, day, thresholds).pl()
     return (
         frame.with_columns(
             pl.col("user_id").cast(pl.String),
-            pl.col("segment_rank").replace_strict(names, return_dtype=pl.String).alias("segment"),
+            _segment_name(),
             pl.col("active_days_30").cast(pl.Int64),
             pl.col("active_days_prev_30").cast(pl.Int64),
             pl.col("order_total_30").cast(pl.Float64),
@@ -176,18 +191,15 @@ def segment_users(
     )
 
 
-def _segment_frame() -> pl.DataFrame:
-    return pl.DataFrame({"segment": list(SEGMENTS)}, schema={"segment": pl.String})
-
-
-def segment_counts(users: pl.DataFrame) -> pl.DataFrame:
-    """segment, users (Int64), share (Float64, null when there are no users); all 8 rows,
-    in rule order."""
-    counts = users.group_by("segment").agg(pl.len().cast(pl.Int64).alias("users"))
+def segment_counts(counts: pl.DataFrame) -> pl.DataFrame:
+    """From ``segment, users`` rows (any order, missing segments allowed) to the §7 table:
+    segment, users (Int64), share (Float64, null when there are no users); all 8 rows in
+    rule order."""
     total = pl.col("users").sum()
     return (
-        _segment_frame()
-        .join(counts, on="segment", how="left", maintain_order="left")
+        pl.DataFrame({"segment": list(SEGMENTS)}, schema={"segment": pl.String})
+        .join(counts.select("segment", pl.col("users").cast(pl.Int64)), on="segment",
+              how="left", maintain_order="left")
         .with_columns(pl.col("users").fill_null(0))
         .with_columns(
             pl.when(total > 0)
@@ -205,8 +217,19 @@ def segments(
     as_of: date | None = None,
     thresholds: LifecycleThresholds = DEFAULT_THRESHOLDS,
 ) -> pl.DataFrame:
-    """Segment sizes as of ``as_of``: ``segment, users, share``, all 8 segments in rule order."""
-    return segment_counts(segment_users(con, as_of, thresholds))
+    """Segment sizes as of ``as_of``: ``segment, users, share``, all 8 segments in rule order
+    (counted in DuckDB; no per-user rows leave the database)."""
+    day = _resolve_day(con, as_of)
+    empty = pl.DataFrame(schema={"segment": pl.String, "users": pl.Int64})
+    if day is None:
+        return segment_counts(empty)
+    counts = (
+        _classified(con, day, thresholds)
+        .aggregate("segment_rank, count(*) AS users", "segment_rank")
+        .pl()
+        .select(_segment_name(), "users")
+    )
+    return segment_counts(counts)
 
 
 def _write_csv_atomic(frame: pl.DataFrame, path: Path) -> None:

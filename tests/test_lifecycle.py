@@ -248,6 +248,12 @@ def test_segments_partition_users(rows: list[Row], offset: int) -> None:
     assert out["users"].sum() == len(expected_users)
     if expected_users:
         assert out["share"].sum() == pytest.approx(1.0)
+    # the counts (aggregated in DuckDB) agree with the per-user table
+    per_user = users.group_by("segment").len()
+    assert dict(zip(out["segment"], out["users"], strict=True)) == {
+        s: dict(zip(per_user["segment"], per_user["len"], strict=True)).get(s, 0)
+        for s in SEGMENTS
+    }
     # the migration matrix conserves the users of the later day
     assert segment_migration(con, as_of - timedelta(days=10), as_of)["users"].sum() == len(
         expected_users

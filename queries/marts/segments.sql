@@ -23,48 +23,77 @@
 WITH
 
 -- import CTEs ---------------------------------------------------------------------------
-activity AS (
-    SELECT user_id, event_date, event_type, amount
+history_events AS (
+    -- all activity up to D: only cheap per-user min/max are taken over it
+    SELECT user_id, event_date, event_type
     FROM events
     WHERE event_type IN ('register', 'active', 'campaign_join', 'order')
       AND event_date <= $as_of::DATE
 ),
 
+recent_events AS (
+    -- activity inside the longest counting window ending on D
+    SELECT user_id, event_date, event_type, amount
+    FROM events
+    WHERE event_type IN ('register', 'active', 'campaign_join', 'order')
+      AND event_date <= $as_of::DATE
+      AND event_date > $as_of::DATE
+          - greatest(2 * $churn_days, $potential_window_days, $high_value_days)
+),
+
 -- logic CTEs ----------------------------------------------------------------------------
-daily AS (
-    -- one row per user and active day
+history AS (
+    SELECT
+        user_id,
+        min(event_date) FILTER (WHERE event_type = 'register') AS register_date,
+        max(event_date) AS last_active_date,
+        max(event_date) FILTER (WHERE event_type = 'order') AS last_order_date
+    FROM history_events
+    GROUP BY user_id
+),
+
+recent_days AS (
+    -- one row per user and active day in the counting windows
     SELECT
         user_id,
         event_date,
-        bool_or(event_type = 'register') AS registered,
-        bool_or(event_type = 'order') AS ordered,
         CAST(sum(amount) FILTER (WHERE event_type = 'order') AS DOUBLE) AS order_amount
-    FROM activity
+    FROM recent_events
     GROUP BY user_id, event_date
 ),
 
-per_user AS (
+recent AS (
     SELECT
         user_id,
-        min(event_date) FILTER (WHERE registered) AS register_date,
-        max(event_date) AS last_active_date,
         count(*) FILTER (
             WHERE event_date > $as_of::DATE - $churn_days
         ) AS active_days_30,
         count(*) FILTER (
-            WHERE event_date > $as_of::DATE - 2 * $churn_days
-              AND event_date <= $as_of::DATE - $churn_days
+            WHERE event_date <= $as_of::DATE - $churn_days
+              AND event_date > $as_of::DATE - 2 * $churn_days
         ) AS active_days_prev_30,
         count(*) FILTER (
             WHERE event_date > $as_of::DATE - $potential_window_days
         ) AS active_days_potential,
-        coalesce(
-            sum(order_amount) FILTER (WHERE event_date > $as_of::DATE - $high_value_days),
-            0
-        ) AS order_total_30,
-        max(event_date) FILTER (WHERE ordered) AS last_order_date
-    FROM daily
+        sum(order_amount) FILTER (
+            WHERE event_date > $as_of::DATE - $high_value_days
+        ) AS order_total_30
+    FROM recent_days
     GROUP BY user_id
+),
+
+per_user AS (
+    SELECT
+        h.user_id,
+        h.register_date,
+        h.last_active_date,
+        h.last_order_date,
+        coalesce(r.active_days_30, 0) AS active_days_30,
+        coalesce(r.active_days_prev_30, 0) AS active_days_prev_30,
+        coalesce(r.active_days_potential, 0) AS active_days_potential,
+        coalesce(r.order_total_30, 0) AS order_total_30
+    FROM history AS h
+    LEFT JOIN recent AS r ON r.user_id = h.user_id
 ),
 
 classified AS (
