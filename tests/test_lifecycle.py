@@ -234,7 +234,7 @@ def logs(draw: st.DrawFn) -> list[Row]:
     return rows
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=logs(), offset=st.integers(min_value=0, max_value=60))
 def test_segments_partition_users(rows: list[Row], offset: int) -> None:
     con = make_con(rows)
