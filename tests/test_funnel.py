@@ -340,3 +340,18 @@ def test_funnel_properties(rows: list[Row], steps: list[str], window_hours: int)
     rates = [r for r in out["conversion_from_start"].to_list() if r is not None]
     assert all(0.0 <= r <= 1.0 for r in rates)
     assert users == reference_counts(rows, steps, window)
+
+
+def test_by_channel_null_group_for_users_never_registered() -> None:
+    rows = [
+        ev("a", "2025-07-01 10:00", "active"),  # never registered: no acquisition channel
+        ev("a", "2025-07-02 10:00", "order", amount=1),  # +1 day
+        ev("b", "2025-07-01 10:00", "active"),
+        ev("c", "2025-07-01 10:00", "register"),
+        ev("c", "2025-07-01 11:00", "active"),
+    ]
+    out = funnel(make_con(rows, {"c": "kol"}), ["active", "order"], JUL1, JUL31, by="channel")
+    # kol: c enters, no order; null (last): a, b enter, a orders -> 1/2
+    assert out.select("channel", "users", "conversion_from_start").rows() == [
+        ("kol", 1, 1.0), ("kol", 0, 0.0), (None, 2, 1.0), (None, 1, 0.5),
+    ]
