@@ -23,6 +23,7 @@ from campaign_roi.retention import retention
 
 def build(con: duckdb.DuckDBPyConnection, users: int) -> None:
     con.sql("SET TimeZone = 'Asia/Shanghai'")
+    con.sql("SELECT setseed(0.42)").fetchall()
     con.sql(
         """
         CREATE TABLE ev AS
@@ -38,7 +39,7 @@ def build(con: duckdb.DuckDBPyConnection, users: int) -> None:
                         WHEN random() < 0.15 THEN 'order'
                         WHEN random() < 0.1 THEN 'campaign_join'
                         WHEN random() < 0.1 THEN 'touch' ELSE 'active' END AS event_type
-            FROM u, range(0, 2 + CAST(random() * 16 AS INTEGER)) AS r(k)
+            FROM u, range(0, 2 + CAST(hash(u.n) % 16 AS INTEGER)) AS r(k)
         )
         SELECT user_id, CAST(local_time AS TIMESTAMPTZ) AS event_time, local_time,
                CAST(local_time AS DATE) AS event_date, event_type,
