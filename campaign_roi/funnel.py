@@ -1,0 +1,243 @@
+"""Conversion funnels over the event log (SPEC §6).
+
+Step matching runs in DuckDB (``queries/marts/funnel.sql``: a recursive CTE over the
+steps, one row per user and reached step); the summary table (rates, drop-off, medians)
+is built with Polars expressions. Definitions and edge cases: docs/funnels-retention-lifecycle.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import duckdb
+import polars as pl
+
+from campaign_roi.errors import UserError
+from campaign_roi.sql_files import load_query
+
+#: event types a funnel step may name (SPEC §2)
+EVENT_TYPES: tuple[str, ...] = ("touch", "register", "active", "campaign_join", "order", "refund")
+#: the step names accepted besides the event types
+SPECIAL_STEPS: tuple[str, ...] = ("first_order", "campaign_join:<campaign_id>")
+DEFAULT_WINDOW = timedelta(days=14)
+
+FUNNEL_COLUMNS: tuple[str, ...] = (
+    "step",
+    "users",
+    "conversion_from_start",
+    "conversion_from_previous",
+    "dropped",
+    "median_time_from_previous",
+)
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    """One parsed step: which events match it."""
+
+    label: str
+    event_type: str
+    campaign_id: str | None = None
+    first_only: bool = False
+
+
+def _accepted() -> str:
+    return ", ".join((*EVENT_TYPES, *SPECIAL_STEPS))
+
+
+def parse_steps(steps: Sequence[str] | str) -> list[FunnelStep]:
+    """Parse step names (a list, or one comma-separated string) into :class:`FunnelStep`.
+
+    Accepted: an event type, ``first_order`` (the user's first order ever) or
+    ``campaign_join:ID``. Raises :class:`UserError` naming the bad step.
+    """
+    items = steps.split(",") if isinstance(steps, str) else list(steps)
+    if not items or all(not str(s).strip() for s in items):
+        raise UserError(f"--steps is empty: give at least one step, e.g. register,first_order "
+                        f"(accepted: {_accepted()})")
+    parsed: list[FunnelStep] = []
+    for raw in items:
+        text = str(raw).strip()
+        kind, sep, campaign = text.partition(":")
+        kind = kind.strip().lower()
+        if sep:
+            campaign = campaign.strip()
+            if kind != "campaign_join" or not campaign:
+                raise UserError(
+                    f"funnel step {text!r} is not valid: only campaign_join:<campaign_id> "
+                    f"takes a value (accepted: {_accepted()})"
+                )
+            parsed.append(FunnelStep(f"campaign_join:{campaign}", "campaign_join", campaign))
+        elif kind == "first_order":
+            parsed.append(FunnelStep("first_order", "order", None, True))
+        elif kind in EVENT_TYPES:
+            parsed.append(FunnelStep(kind, kind))
+        else:
+            raise UserError(f"funnel step {text!r} is not known (accepted: {_accepted()})")
+    return parsed
+
+
+def _events_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return list(con.sql("SELECT * FROM events LIMIT 0").columns)
+
+
+def _resolve_by(con: duckdb.DuckDBPyConnection, by: str | None) -> tuple[str, str, str | None]:
+    """Return (by_mode, events column, output column name) for the SQL parameters."""
+    if by is None:
+        return "none", "user_id", None
+    if by == "channel":
+        return "channel", "user_id", "channel"
+    if by == "campaign":
+        return "column", "campaign_id", "campaign"
+    columns = _events_columns(con)
+    if by not in columns:
+        raise UserError(f"--by {by!r} is not known: use channel, campaign or an events column "
+                        f"({', '.join(columns)})")
+    return "column", by, by
+
+
+def _check_period(start: date, end: date, window: timedelta) -> None:
+    if start > end:
+        raise UserError(f"the funnel period starts after it ends ({start} > {end})")
+    if window < timedelta(0):
+        raise UserError(f"--window must not be negative (got {window})")
+
+
+def _reached(
+    con: duckdb.DuckDBPyConnection,
+    parsed: list[FunnelStep],
+    start: date,
+    end: date,
+    window: timedelta,
+    by_mode: str,
+    by_column: str,
+) -> pl.DataFrame:
+    """One row per (user, reached step): by_value, user_id, step, step_time, entry_time,
+    seconds_from_previous."""
+    window_us = window // timedelta(microseconds=1)
+    params = {
+        "step_types": [s.event_type for s in parsed],
+        "step_campaigns": [s.campaign_id for s in parsed],
+        "step_first": [s.first_only for s in parsed],
+        "start": start,
+        "end": end,
+        # a later step's local date is at most end + window (+1 day for DST / rounding)
+        "scan_end": end + timedelta(days=window.days + 2),
+        "window_us": window_us,
+        "by_mode": by_mode,
+        "by_column": by_column,
+    }
+    frame = con.sql(load_query("marts/funnel"), params=params).pl()
+    return frame.with_columns(
+        pl.col("by_value").cast(pl.String),
+        pl.col("step").cast(pl.Int64),
+        pl.col("seconds_from_previous").cast(pl.Float64),
+    )
+
+
+def _safe_div(num: pl.Expr, den: pl.Expr) -> pl.Expr:
+    """num / den, null when den is 0 or null (never inf)."""
+    return pl.when(den > 0).then(num.cast(pl.Float64) / den.cast(pl.Float64)).otherwise(None)
+
+
+def funnel_table(reached: pl.DataFrame, labels: list[str], by_name: str | None) -> pl.DataFrame:
+    """Summarise per-user reached steps into the §7 funnel table (Polars only)."""
+    steps = pl.DataFrame(
+        {"step_index": list(range(1, len(labels) + 1)), "step": labels},
+        schema={"step_index": pl.Int64, "step": pl.String},
+    )
+    counts = reached.group_by("by_value", "step").agg(
+        pl.len().cast(pl.Int64).alias("users"),
+        pl.col("seconds_from_previous").median().alias("median_time_from_previous"),
+    ).rename({"step": "step_index"})
+    if by_name is None:
+        groups = pl.DataFrame({"by_value": [None]}, schema={"by_value": pl.String})
+    else:
+        groups = reached.filter(pl.col("step") == 1).select("by_value").unique()
+    grid = groups.join(steps, how="cross").join(
+        counts, on=["by_value", "step_index"], how="left", nulls_equal=True
+    )
+    first = pl.col("users").first().over("by_value", order_by="step_index")
+    previous = pl.col("users").shift(1).over("by_value", order_by="step_index")
+    table = (
+        grid.with_columns(pl.col("users").fill_null(0))
+        .sort("by_value", "step_index", nulls_last=True)
+        .with_columns(
+            _safe_div(pl.col("users"), first).alias("conversion_from_start"),
+            _safe_div(pl.col("users"), previous).alias("conversion_from_previous"),
+            (previous - pl.col("users")).alias("dropped"),
+            pl.when(pl.col("step_index") > 1)
+            .then(pl.col("median_time_from_previous"))
+            .cast(pl.Float64)
+            .alias("median_time_from_previous"),
+        )
+    )
+    columns = list(FUNNEL_COLUMNS)
+    if by_name is not None:
+        table = table.rename({"by_value": by_name})
+        columns = [by_name, *columns]
+    return table.select(columns)
+
+
+def funnel(
+    con: duckdb.DuckDBPyConnection,
+    steps: Sequence[str] | str,
+    start: date,
+    end: date,
+    window: timedelta = DEFAULT_WINDOW,
+    by: str | None = None,
+) -> pl.DataFrame:
+    """Funnel of ``steps`` for users entering (first step-1 event) in ``start..end``.
+
+    Columns: [``by``,] step (String), users (Int64), conversion_from_start,
+    conversion_from_previous (Float64, null at step 1 / when the base is 0), dropped
+    (Int64, null at step 1), median_time_from_previous (Float64 seconds, null at step 1 or
+    when nobody reached the step). ``by``: ``channel`` (a touch entry's own channel group,
+    else users.acquisition_channel), ``campaign`` (the entry event's campaign_id) or any
+    events column (the entry event's value, as text).
+    """
+    parsed = parse_steps(steps)
+    _check_period(start, end, window)
+    by_mode, by_column, by_name = _resolve_by(con, by)
+    reached = _reached(con, parsed, start, end, window, by_mode, by_column)
+    return funnel_table(reached, [s.label for s in parsed], by_name)
+
+
+def funnel_dropped_users(
+    con: duckdb.DuckDBPyConnection,
+    steps: Sequence[str] | str,
+    start: date,
+    end: date,
+    window: timedelta = DEFAULT_WINDOW,
+    step: int = 2,
+) -> pl.DataFrame:
+    """Users who reached step ``step - 1`` but not step ``step`` (1-based), for export.
+
+    Columns: user_id (String), entry_time (Datetime, tz), last_step (Int64 = step - 1),
+    last_step_name (String), last_step_time (Datetime, tz); sorted by user_id.
+    """
+    parsed = parse_steps(steps)
+    _check_period(start, end, window)
+    if not 2 <= step <= len(parsed):
+        raise UserError(f"--step must be between 2 and {len(parsed)} (the number of steps); "
+                        f"got {step}")
+    reached = _reached(con, parsed, start, end, window, "none", "user_id")
+    labels = pl.DataFrame(
+        {"last_step": list(range(1, len(parsed) + 1)), "last_step_name": [s.label for s in parsed]},
+        schema={"last_step": pl.Int64, "last_step_name": pl.String},
+    )
+    return (
+        reached.filter(pl.col("step") == pl.col("step").max().over("user_id"))
+        .filter(pl.col("step") == step - 1)
+        .select(
+            "user_id",
+            "entry_time",
+            pl.col("step").alias("last_step"),
+            pl.col("step_time").alias("last_step_time"),
+        )
+        .join(labels, on="last_step", how="left")
+        .select("user_id", "entry_time", "last_step", "last_step_name", "last_step_time")
+        .sort("user_id")
+    )
