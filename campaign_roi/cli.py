@@ -48,7 +48,10 @@ class Group(click.Group):
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt:
             raise click.Abort() from None
-        except Exception as exc:
+        except BaseException as exc:
+            # Exception, plus Rust panics of polars/pyarrow (a BaseException); not SystemExit
+            if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+                raise
             if ctx.meta.get("campaign_roi.debug") or os.environ.get("CAMPAIGN_ROI_DEBUG"):
                 raise
             raise click.ClickException(
@@ -64,9 +67,10 @@ debug_option = click.option(
 
 
 def data_options(f: F) -> F:
-    f = click.option("--config", "config", type=click.Path(dir_okay=False),
+    f = click.option("--config", "config", type=click.Path(),
                      help="Config file (default: DIR/campaign_roi.toml).")(f)
-    f = click.option("--data", "data", type=click.Path(file_okay=False), envvar="CAMPAIGN_ROI_DATA",
+    # a plain path: the library says what is wrong with it (exit 1, not a usage error)
+    f = click.option("--data", "data", type=click.Path(), envvar="CAMPAIGN_ROI_DATA",
                      help="Dataset directory (or env CAMPAIGN_ROI_DATA).")(f)
     return debug_option(f)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import cached_property
 from pathlib import Path
@@ -29,6 +29,13 @@ from campaign_roi.errors import DataError, UserError
 from campaign_roi.schema import EVENT_COLUMNS
 
 ENV_DATA = "CAMPAIGN_ROI_DATA"
+#: CSV columns always read as text (see TableFile.csv_text)
+_CSV_TEXT: dict[str, tuple[str, ...]] = {
+    "events": ("user_id", "event_time", "event_type", "channel", "campaign_id", "order_id",
+               "referrer_id", "event_id"),
+    "spend": ("date", "channel", "campaign_id"),
+    "campaigns": ("campaign_id", "name", "start_date", "end_date"),
+}
 CONFIG_NAME = "campaign_roi.toml"
 
 
@@ -42,6 +49,9 @@ class TableFile:
     name: str  # events | spend | campaigns
     path: Path  # file, or directory for a Parquet tree
     form: str  # parquet_dir | parquet | csv
+    #: CSV columns read as text whatever the sniffer guesses (ids keep leading zeros; times
+    #: and dates are parsed as ISO 8601 only, never as an ambiguous 01/07/2025)
+    csv_text: tuple[str, ...] = ()
 
     @property
     def reader(self) -> str:
@@ -52,7 +62,11 @@ class TableFile:
             return f"read_parquet({glob}, hive_partitioning = {hive}, union_by_name = true)"
         if self.form == "parquet":
             return f"read_parquet({sql_literal(str(p))})"
-        return f"read_csv({sql_literal(str(p))}, header = true, sample_size = -1)"
+        types = ""
+        if self.csv_text:
+            pairs = ", ".join(f"{sql_literal(c)}: 'VARCHAR'" for c in self.csv_text)
+            types = f", types = {{{pairs}}}"
+        return f"read_csv({sql_literal(str(p))}, header = true, sample_size = -1{types})"
 
     @property
     def hive(self) -> bool:
@@ -175,11 +189,21 @@ class Dataset:
             if tf is None:
                 continue
             try:
-                # file position, for "first kept" among repeated event_ids
+                # file position, for "first kept" among repeated event_ids (a streaming
+                # row_number() keeps the CSV's line order)
                 pos = (", file_index AS __file_index, file_row_number AS __file_row"
-                       if tf.form != "csv" else "")
+                       if tf.form != "csv"
+                       else ", 0 AS __file_index, row_number() OVER () AS __file_row")
                 self.con.sql(f"CREATE VIEW raw_{name} AS SELECT *{pos} FROM {tf.reader}")
                 desc = self.con.sql(f"DESCRIBE raw_{name}").fetchall()
+                text = tuple(str(r[0]) for r in desc if str(r[0]) in _CSV_TEXT.get(name, ())
+                             and str(r[1]) != "VARCHAR")
+                if tf.form == "csv" and text:
+                    tf = replace(tf, csv_text=text)
+                    self.files[name] = tf
+                    self.con.sql(
+                        f"CREATE OR REPLACE VIEW raw_{name} AS SELECT *{pos} FROM {tf.reader}")
+                    desc = self.con.sql(f"DESCRIBE raw_{name}").fetchall()
             except duckdb.Error as exc:
                 raise DataError(
                     f"{tf.display}: cannot be read as {tf.form.replace('_dir', '')} ("
@@ -251,12 +275,13 @@ class Dataset:
 
     def _create_channel_map(self) -> None:
         raws: set[str] = set()
-        queries = ["SELECT DISTINCT CAST(channel AS VARCHAR) FROM raw_events"]
+        queries = []
+        if self.has_column("events", "channel"):
+            queries.append("SELECT DISTINCT CAST(channel AS VARCHAR) FROM raw_events")
         if self.has_column("spend", "channel"):
             queries.append("SELECT DISTINCT CAST(channel AS VARCHAR) FROM raw_spend")
-        if self.has_column("events", "channel"):
-            for q in queries:
-                raws.update(r[0] for r in self.con.sql(q).fetchall() if r[0] is not None)
+        for q in queries:
+            raws.update(r[0] for r in self.con.sql(q).fetchall() if r[0] is not None)
         mapping = map_channels(sorted(raws), self.config)
         frame = pl.DataFrame(
             {"channel": list(mapping), "channel_group": list(mapping.values())},
@@ -290,8 +315,7 @@ class Dataset:
         dedup = ""
         if "event_id" in types:
             order = "CAST(r.event_time AS TIMESTAMPTZ)"
-            if self.files["events"] and self.files["events"].form != "csv":
-                order += ", r.__file_index, r.__file_row"
+            order += ", r.__file_index, r.__file_row"
             dedup = (
                 "QUALIFY r.event_id IS NULL OR row_number() OVER ("
                 f"PARTITION BY r.event_id ORDER BY {order}) = 1"

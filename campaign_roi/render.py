@@ -34,10 +34,18 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
+        # mkstemp creates the file 0600; give it the mode a plain open() would (umask)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def format_ratio(x: Any) -> str:
@@ -80,7 +88,11 @@ def render_table(df: pl.DataFrame, formatters: Mapping[str, Formatter] | None = 
         for r in df.iter_rows()
     ]
     numeric = [df.schema[c].is_numeric() for c in headers]
-    widths = [max([_width(h)] + [_width(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    # a cell may hold several lines (EXPLAIN plans): widths are per line, and East Asian
+    # wide characters take two columns
+    split = [[cell.split("\n") for cell in r] for r in rows]
+    widths = [max([_width(h)] + [_width(line) for r in split for line in r[i]])
+              for i, h in enumerate(headers)]
 
     def pad(cell: str, width: int, right: bool) -> str:
         fill = " " * (width - _width(cell))
@@ -92,28 +104,66 @@ def render_table(df: pl.DataFrame, formatters: Mapping[str, Formatter] | None = 
         ).rstrip()
 
     out = [line(headers), line(["-" * w for w in widths])]
-    out += [line(r) for r in rows]
+    for r in split:
+        for k in range(max(len(c) for c in r)):
+            out.append(line([c[k] if k < len(c) else "" for c in r]))
     if not rows:
         out.append("(no rows)")
     return "\n".join(out) + "\n"
 
 
-def _json_safe(df: pl.DataFrame) -> pl.DataFrame:
-    floats = [c for c, t in df.schema.items() if t in (pl.Float32, pl.Float64)]
-    if not floats:
-        return df
-    return df.with_columns(
-        pl.when(pl.col(c).is_finite()).then(pl.col(c)).otherwise(None).alias(c) for c in floats
-    )
+def normalize(df: pl.DataFrame) -> pl.DataFrame:
+    """Types every format can show as numbers: DECIMAL (DuckDB's integer ``sum()`` is
+    DECIMAL(38,0)) becomes Int64 when whole, else Float64."""
+    exprs = []
+    for c, t in df.schema.items():
+        if isinstance(t, pl.Decimal):
+            whole = t.scale == 0 and _fits_int64(df[c])
+            exprs.append(pl.col(c).cast(pl.Int64 if whole else pl.Float64))
+    return df.with_columns(exprs) if exprs else df
+
+
+def _fits_int64(s: pl.Series) -> bool:
+    lo, hi = s.min(), s.max()
+    limit = 2**63 - 1
+    return lo is None or bool(-limit <= lo and hi <= limit)  # type: ignore[operator]
+
+
+def _text_safe(df: pl.DataFrame, fmt: str) -> pl.DataFrame:
+    """Make a frame writable as CSV/JSON: NaN/inf → null, times as ISO text, durations as
+    seconds, binary as hex, and (CSV only) nested values as JSON text."""
+    exprs: list[pl.Expr] = []
+    for c, t in df.schema.items():
+        col = pl.col(c)
+        if t in (pl.Float32, pl.Float64):
+            exprs.append(pl.when(col.is_finite()).then(col).otherwise(None).alias(c))
+        elif isinstance(t, pl.Datetime):
+            zone = "%:z" if t.time_zone else ""
+            exprs.append(col.dt.to_string("%Y-%m-%dT%H:%M:%S%.f" + zone))
+        elif isinstance(t, pl.Duration):
+            exprs.append(col.dt.total_seconds(fractional=True))
+        elif t == pl.Time:
+            exprs.append(col.dt.to_string("%H:%M:%S%.f"))
+        elif t == pl.Binary:
+            exprs.append(col.bin.encode("hex"))
+        elif t == pl.Object or t == pl.Null:
+            exprs.append(col.cast(pl.String, strict=False) if t == pl.Null else
+                         col.map_elements(str, return_dtype=pl.String))
+        elif fmt == "csv" and isinstance(t, pl.List | pl.Array | pl.Struct):
+            # {"v":<json>} → <json>
+            exprs.append(pl.struct(col.alias("v")).struct.json_encode()
+                         .str.slice(5).str.head(-1).alias(c))
+    return df.with_columns(exprs) if exprs else df
 
 
 def to_text(df: pl.DataFrame, fmt: str, formatters: Mapping[str, Formatter] | None = None) -> str:
+    df = normalize(df)
     if fmt == "table":
         return render_table(df, formatters)
     if fmt == "csv":
-        return df.write_csv()
+        return _text_safe(df, fmt).write_csv()
     if fmt == "json":
-        return _json_safe(df).write_json() + "\n"
+        return _text_safe(df, fmt).write_json() + "\n"
     raise UserError(f"--format {fmt!r} is not text; use one of {', '.join(FORMATS)}")
 
 
@@ -132,7 +182,7 @@ def emit(
         if out is None:
             raise UserError("--format parquet needs --out FILE.parquet (it is binary)")
         buf = io.BytesIO()
-        df.write_parquet(buf)
+        normalize(df).write_parquet(buf)
         write_atomic(out, buf.getvalue())
         return
     text = to_text(df, fmt, formatters)

@@ -28,7 +28,8 @@ EVENT_COLUMNS: tuple[Column, ...] = (
         "event_time",
         "timestamp",
         True,
-        "timestamp with or without time zone; non-null; naive = config `timezone`",
+        "timestamp with or without time zone (in CSV: ISO 8601 text such as "
+        "`2025-08-15 14:03:00` or `2025-08-15T06:03:00Z`); non-null; naive = config `timezone`",
     ),
     Column(
         "event_type",
@@ -45,7 +46,7 @@ EVENT_COLUMNS: tuple[Column, ...] = (
 )
 
 SPEND_COLUMNS: tuple[Column, ...] = (
-    Column("date", "date", True, "local date of the cost"),
+    Column("date", "date", True, "local date of the cost (in CSV: `YYYY-MM-DD`)"),
     Column("channel", "string", True, "raw label or group name, mapped by the channel rules"),
     Column("campaign_id", "string", False, "the campaign the cost belongs to"),
     Column("cost", "number", True, "number >= 0"),
@@ -54,7 +55,7 @@ SPEND_COLUMNS: tuple[Column, ...] = (
 CAMPAIGN_COLUMNS: tuple[Column, ...] = (
     Column("campaign_id", "string", True, "unique id, referenced by events and spend"),
     Column("name", "string", True, "display name (any Unicode)"),
-    Column("start_date", "date", True, "first day (local)"),
+    Column("start_date", "date", True, "first day (local; in CSV: `YYYY-MM-DD`)"),
     Column("end_date", "date", True, "last day (local), >= start_date"),
     Column("budget", "number", False, "planned cost"),
 )
@@ -81,6 +82,7 @@ def data_contract_markdown() -> str:
         "(Parquet files at any depth, hive partitions allowed) or `events.parquet` or",
         "`events.csv[.gz]`; optionally `spend.parquet|csv`, `campaigns.parquet|csv` and",
         "`campaign_roi.toml`. Extra columns are kept and usable in SQL and `--by`.",
+        "`campaign-roi validate --data DIR` checks a dataset against this contract.",
         "",
     ]
     for table, cols in TABLES.items():

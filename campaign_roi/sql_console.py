@@ -13,12 +13,42 @@ from campaign_roi.dataset import Dataset
 from campaign_roi.errors import DataError, UserError
 from campaign_roi.sql_files import load_query
 
-_READ_ONLY = {"SELECT", "EXPLAIN"}
+_READ_ONLY = {"SELECT"}
 
 
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+def _kind(con: duckdb.DuckDBPyConnection, statement: Any) -> str:
+    """The statement's type; for EXPLAIN [ANALYZE] the type of the explained statement
+    (EXPLAIN ANALYZE runs it)."""
+    kind = str(statement.type).rsplit(".", 1)[-1]
+    if kind != "EXPLAIN":
+        return kind
+    m = _EXPLAIN.match(_strip_literals(statement.query))
+    if m:
+        # the match is on the literal-stripped text: same length, so slice the original
+        inner = con.extract_statements(statement.query[m.end():])
+        if len(inner) == 1:
+            return _kind(con, inner[0])
+    return "EXPLAIN"  # not understood: refused
+
+
+_EXPLAIN = re.compile(r"\s*EXPLAIN\s+(?:\([^)]*\)\s*)?(?:ANALY[SZ]E\s+)?", re.IGNORECASE)
+_LITERALS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.DOTALL)
+_PARAM = re.compile(r"\$([A-Za-z_]\w*)")
+
+
+def _strip_literals(sql: str) -> str:
+    """``sql`` with string literals, quoted names and comments blanked (same length)."""
+    return _LITERALS.sub(lambda m: " " * len(m.group(0)), sql)
+
+
+def query_params(sql: str) -> set[str]:
+    """The ``$name`` parameters a query uses (not counting text inside literals/comments)."""
+    return set(_PARAM.findall(_strip_literals(sql)))
 
 
 def run_sql(
@@ -30,9 +60,11 @@ def run_sql(
 ) -> pl.DataFrame:
     """Run one or more statements; returns the last statement's result.
 
-    Without ``allow_write`` only SELECT-like statements (SELECT, WITH, DESCRIBE, SHOW,
-    SUMMARIZE, EXPLAIN) run: COPY … TO, CREATE, INSERT, ATTACH, INSTALL/LOAD, EXPORT, SET and
-    the like are refused before anything executes.
+    Without ``allow_write`` only SELECT-like statements (SELECT, WITH, FROM, VALUES, DESCRIBE,
+    SHOW, SUMMARIZE, EXPLAIN of those) run: COPY … TO, CREATE, INSERT, UPDATE, DELETE,
+    ATTACH, INSTALL/LOAD, EXPORT, SET, PRAGMA, CALL and the like are refused before anything
+    executes. ``$name`` parameters are bound from ``params``; a missing or unused parameter
+    is a :class:`UserError`.
     """
     try:
         statements = ds.con.extract_statements(query)
@@ -42,7 +74,7 @@ def run_sql(
         raise UserError("no SQL statement given")
     if not allow_write:
         for st in statements:
-            kind = str(st.type).rsplit(".", 1)[-1]
+            kind = _kind(ds.con, st)
             if kind not in _READ_ONLY:
                 raise UserError(
                     f"{kind} statements are refused: the SQL console is read-only; "
@@ -50,20 +82,36 @@ def run_sql(
                 )
         # no extension can be installed or loaded behind our back
         ds.con.sql("SET autoload_known_extensions = false")
+    given = dict(params or {})
+    used: set[str] = set()
+    for st in statements:
+        used |= query_params(st.query)
+    unused = sorted(set(given) - used)
+    if unused:
+        uses = ", ".join(f"${n}" for n in sorted(used)) or "no parameters"
+        raise UserError(f"-p {unused[0]}: the query has no ${unused[0]} (it uses {uses})")
+    missing = sorted(used - set(given))
+    if missing:
+        raise UserError(f"query parameter ${missing[0]} has no value; pass -p {missing[0]}=…")
     result = pl.DataFrame()
-    try:
-        for st in statements:
-            text = st.query
-            names = set(re.findall(r"\$([A-Za-z_]\w*)", text))
-            bound = {k: v for k, v in (params or {}).items() if k in names}
-            missing = sorted(names - set(bound))
-            if missing:
-                raise UserError(f"query parameter ${missing[0]} has no value; pass -p {missing[0]}=…")
-            rel = ds.con.sql(text, params=bound or None)
-            if rel is not None:
-                result = rel.pl()
-    except duckdb.Error as exc:
-        raise DataError(f"query failed: {_first_line(exc)}") from exc
+    for st in statements:
+        names = query_params(st.query)
+        bound = {k: v for k, v in given.items() if k in names}
+        try:
+            rel = ds.con.sql(st.query, params=bound or None)
+        except duckdb.Error as exc:
+            raise DataError(f"query failed: {_first_line(exc)}") from exc
+        if rel is None:
+            continue
+        try:
+            result = rel.pl()
+        except duckdb.Error as exc:
+            raise DataError(f"query failed: {_first_line(exc)}") from exc
+        except Exception as exc:  # a type Polars cannot hold, e.g. INTERVAL
+            raise DataError(
+                f"the result cannot be shown ({_first_line(exc)}); cast the column in SQL, "
+                "e.g. CAST(x AS VARCHAR) or epoch(x) for an INTERVAL"
+            ) from exc
     return result
 
 

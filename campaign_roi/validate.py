@@ -7,6 +7,7 @@ All row-level checks of a table run as ONE aggregate query (one scan).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,9 @@ if TYPE_CHECKING:
 
 _INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
               "UINTEGER", "UBIGINT", "UHUGEINT"}
-_NUM_PREFIXES = ("DECIMAL", "DOUBLE", "FLOAT", "REAL")
+# scalar types only: a list such as DOUBLE[] or TIMESTAMP[] is not a number or a time
+_NUM_RE = re.compile(r"DECIMAL\(\d+,\s*\d+\)|DOUBLE|FLOAT|REAL")
+_TIME_RE = re.compile(r"TIMESTAMP(_S|_MS|_NS)?( WITH TIME ZONE)?|DATE")
 
 
 def _is_int(t: str) -> bool:
@@ -29,11 +32,11 @@ def _is_int(t: str) -> bool:
 
 
 def _is_num(t: str) -> bool:
-    return _is_int(t) or t.startswith(_NUM_PREFIXES)
+    return _is_int(t) or _NUM_RE.fullmatch(t) is not None
 
 
 def _is_time(t: str) -> bool:
-    return t.startswith("TIMESTAMP") or t == "DATE"
+    return _TIME_RE.fullmatch(t) is not None
 
 
 @dataclass
@@ -45,13 +48,16 @@ class Issue:
     problem: str
     fix: str
     examples: list[dict[str, Any]] = field(default_factory=list)
+    #: show every example (the top-10 list of unmatched channels), not just max_examples
+    show_all: bool = False
 
     def message(self, max_examples: int = 2) -> str:
         head = f"{self.file}: column `{self.column}`: "
         head += f"{self.count:,} {self.problem}" if self.count else self.problem
         tail = f"  fix: {self.fix}"
         if self.examples:
-            shown = "; ".join(_row_text(r) for r in self.examples[:max_examples])
+            n = len(self.examples) if self.show_all else max_examples
+            shown = "; ".join(_row_text(r) for r in self.examples[:n])
             tail += f" (e.g. {shown})"
         return f"{head}\n{tail}"
 
@@ -215,8 +221,12 @@ def _run_checks(ds: Dataset, table: str, checks: list[_Check]) -> tuple[list[Iss
     return issues, total
 
 
-def check_dataset(ds: Dataset) -> list[Issue]:
-    """All issues of the dataset, errors first (in file order), then warnings."""
+def check_dataset(ds: Dataset, *, warnings: bool = True) -> list[Issue]:
+    """All issues of the dataset, errors first (in file order), then warnings.
+
+    ``warnings=False`` skips the checks that can only warn (repeated event_ids, unmatched
+    channel labels): :meth:`Dataset.open` needs only the errors.
+    """
     issues: list[Issue] = []
     for table, row_checks in (("events", _event_checks), ("spend", _spend_checks),
                               ("campaigns", _campaign_checks)):
@@ -232,10 +242,40 @@ def check_dataset(ds: Dataset) -> list[Issue]:
         if table == "events" and total == 0:
             issues.append(Issue("error", tf.display, "*", 0, "the events data has no rows",
                                 "point --data at a dataset with events"))
-        if table == "events" and "event_id" in ds.raw_types["events"]:
+        if warnings and table == "events" and "event_id" in ds.raw_types["events"]:
             issues += _duplicate_ids(ds)
+        if warnings and table in ("events", "spend") and "channel" in ds.raw_types[table]:
+            issues += _unmatched_channels(ds, table)
     issues.sort(key=lambda i: i.level != "error")
     return issues
+
+
+def _unmatched_channels(ds: Dataset, table: str, top: int = 10) -> list[Issue]:
+    """Raw channel labels that no rule maps (they fall to ``other``), most frequent first."""
+    from campaign_roi.channel_groups import is_unmatched
+
+    tf = ds.files[table]
+    assert tf is not None
+    where = ("WHERE lower(trim(CAST(event_type AS VARCHAR))) = 'touch'" if table == "events"
+             else "")
+    what = "touches" if table == "events" else "rows"
+    counts = ds.con.sql(
+        f"SELECT CAST(channel AS VARCHAR) AS channel, count(*) AS n FROM raw_{table} {where} "
+        "GROUP BY 1 HAVING channel IS NOT NULL ORDER BY n DESC, channel"
+    ).fetchall()
+    unmatched = [(str(c), int(n)) for c, n in counts if is_unmatched(str(c), ds.config)]
+    if not unmatched:
+        return []
+    total = sum(n for _, n in unmatched)
+    labels = f"{len(unmatched)} raw channel label{'s' if len(unmatched) != 1 else ''}"
+    return [Issue(
+        "warning", tf.display, "channel", total,
+        f"{what} have {labels} that no rule maps; they count as `other`",
+        "add globs under [channels] in campaign_roi.toml, e.g. kol = [\"kol_*\"] "
+        "(docs/configuration.md)",
+        [{"channel": c, what: n} for c, n in unmatched[:top]],
+        show_all=True,
+    )]
 
 
 def _duplicate_ids(ds: Dataset) -> list[Issue]:
@@ -258,7 +298,7 @@ def _duplicate_ids(ds: Dataset) -> list[Issue]:
 
 
 def raise_on_errors(ds: Dataset) -> None:
-    errors = [i for i in check_dataset(ds) if i.level == "error"]
+    errors = [i for i in check_dataset(ds, warnings=False) if i.level == "error"]
     if errors:
         more = f" (+{len(errors) - 1} more: run `campaign-roi validate`)" if len(errors) > 1 else ""
         raise DataError(errors[0].message() + more)

@@ -1,0 +1,201 @@
+"""Exact view contents on the tiny dataset (tests/conftest.py), partitions, time zones and
+deduplication order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+from conftest import tiny_events
+
+from campaign_roi.dataset import Dataset
+
+Maker = Callable[..., Path]
+
+
+def test_users_view(tiny: Path) -> None:
+    ds = Dataset.open(tiny)
+    users = ds.sql(
+        "SELECT user_id, CAST(register_time AS TIMESTAMP) AS reg, register_date, referrer_id, "
+        "CAST(first_order_time AS TIMESTAMP) AS first_order, first_order_date, last_active_date "
+        "FROM users ORDER BY user_id"
+    )
+    assert users.rows() == [
+        # u1: register 07-03 09:00, order 07-05 23:30 (refund 07-06 is not activity)
+        ("u1", datetime(2025, 7, 3, 9), date(2025, 7, 3), None, datetime(2025, 7, 5, 23, 30),
+         date(2025, 7, 5), date(2025, 7, 5)),
+        # u2: register 07-10 00:15 invited by u1, no order
+        ("u2", datetime(2025, 7, 10, 0, 15), date(2025, 7, 10), "u1", None, None,
+         date(2025, 7, 10)),
+    ]
+
+
+def test_touches_view(tiny: Path) -> None:
+    ds = Dataset.open(tiny)
+    rows = ds.sql("SELECT user_id, event_date, channel, channel_group, campaign_id FROM touches "
+                  "ORDER BY event_time").rows()
+    assert rows == [
+        ("u1", date(2025, 7, 1), "wechat_campus_group_1", "campus_community", None),
+        ("u1", date(2025, 7, 2), "KOL_douyin_beauty", "kol", "brand_collab"),
+        ("u2", date(2025, 7, 9), "mystery_src", "other", None),
+        ("p1", date(2025, 7, 11), "feed_toutiao", "feed_ads", None),
+    ]
+
+
+def test_orders_view_net_amounts(make_dataset: Maker) -> None:
+    # a second order o2 (50) with two refunds (10 + 15) and a refund of an unknown order
+    extra = pl.DataFrame({
+        "user_id": ["u2", "u2", "u2", "u2"],
+        "event_time": [datetime(2025, 7, 12, 10), datetime(2025, 7, 13), datetime(2025, 7, 14),
+                       datetime(2025, 7, 15)],
+        "event_type": ["order", "refund", "refund", "refund"],
+        "amount": [50.0, 10.0, 15.0, 99.0], "order_id": ["o2", "o2", "o2", "o_unknown"],
+        "event_id": ["e20", "e21", "e22", "e23"],
+    })
+    ds = Dataset.open(make_dataset(pl.concat([tiny_events(), extra], how="diagonal_relaxed")))
+    rows = ds.sql("SELECT order_id, amount, refunded, net_amount FROM orders ORDER BY order_id")
+    # o1: 100 − 30 = 70; o2: 50 − (10 + 15) = 25; the unknown order's refund joins nothing
+    assert rows.rows() == [("o1", 100.0, 30.0, 70.0), ("o2", 50.0, 25.0, 25.0)]
+
+
+def test_spend_and_campaigns_views(tiny: Path) -> None:
+    ds = Dataset.open(tiny)
+    spend = ds.sql("SELECT date, channel, channel_group, campaign_id, cost FROM spend ORDER BY cost")
+    assert spend.rows() == [
+        (date(2025, 7, 2), "feed_toutiao", "feed_ads", None, 20.0),
+        (date(2025, 7, 1), "wechat_campus_group_1", "campus_community", None, 50.0),
+        (date(2025, 7, 2), "kol", "kol", "brand_collab", 80.0),  # a group name maps to itself
+    ]
+    assert ds.sql("SELECT * FROM campaigns").rows() == [
+        ("brand_collab", "品牌联合推广", date(2025, 7, 1), date(2025, 7, 31), 100.0)]
+
+
+def test_no_spend_no_campaigns_gives_empty_typed_views(make_dataset: Maker) -> None:
+    ds = Dataset.open(make_dataset())
+    spend = ds.sql("SELECT * FROM spend")
+    assert spend.height == 0 and spend.schema["cost"] == pl.Float64
+    assert ds.sql("SELECT * FROM campaigns").height == 0
+
+
+def test_spend_mapped_when_events_have_no_channel_column(make_dataset: Maker) -> None:
+    from conftest import tiny_spend
+
+    ev = tiny_events().filter(pl.col("event_type") != "touch").drop("channel")
+    ds = Dataset.open(make_dataset(ev, spend=tiny_spend()))
+    groups = ds.sql("SELECT channel_group FROM spend ORDER BY cost")["channel_group"].to_list()
+    assert groups == ["feed_ads", "campus_community", "kol"]
+
+
+def test_hive_partitions_are_columns(tiny: Path) -> None:
+    ds = Dataset.open(tiny)
+    # conftest writes rows 0-3 under month=2025-06 and rows 4-8 under month=2025-07
+    months = dict(ds.sql("SELECT month, count(*) AS n FROM events GROUP BY 1").iter_rows())
+    assert months == {"2025-06": 4, "2025-07": 4}  # 5 raw rows, one repeated e3 dropped
+
+
+def test_nested_plain_directories(make_dataset: Maker) -> None:
+    ds = Dataset.open(make_dataset(form="nested_dir"))
+    cols = ds.sql("SELECT * FROM events LIMIT 0").columns
+    assert "month" not in cols and ds.sql("SELECT count(*) AS n FROM events")["n"][0] == 8
+
+
+def test_mixed_hive_and_plain_files_read_without_partitions(make_dataset: Maker) -> None:
+    root = make_dataset()
+    tiny_events().head(1).with_columns(event_id=pl.lit("e30")).write_parquet(
+        root / "events" / "loose.parquet")
+    ds = Dataset.open(root)
+    assert "month" not in ds.sql("SELECT * FROM events LIMIT 0").columns
+    assert ds.sql("SELECT count(*) AS n FROM events")["n"][0] == 9
+
+
+def test_extra_columns_are_kept(make_dataset: Maker) -> None:
+    ev = tiny_events().with_columns(pl.lit("ios").alias("platform"))
+    ds = Dataset.open(make_dataset(ev, form="parquet"))
+    assert ds.sql("SELECT DISTINCT platform FROM events")["platform"].to_list() == ["ios"]
+
+
+def test_aware_utc_parquet_cut_in_shanghai(make_dataset: Maker) -> None:
+    ev = tiny_events().with_columns(pl.col("event_time").dt.replace_time_zone("UTC"))
+    ds = Dataset.open(make_dataset(ev, form="parquet"))
+    rows = dict(ds.sql("SELECT event_id, event_date FROM events").iter_rows())
+    # 07-05 23:30Z = 07-06 07:30 +08 → the 6th; 07-10 00:15Z = 08:15 the same day;
+    # 07-11 18:00Z = 07-12 02:00 → the 12th
+    assert rows["e4"] == date(2025, 7, 6)
+    assert rows["e7"] == date(2025, 7, 10)
+    assert rows["e8"] == date(2025, 7, 12)
+
+
+def test_naive_times_are_in_the_config_zone(make_dataset: Maker) -> None:
+    ds = Dataset.open(make_dataset(form="parquet"))
+    t = ds.sql("SELECT epoch(event_time) AS s FROM events WHERE event_id = 'e4'")["s"][0]
+    # 2025-07-05 23:30 Shanghai = 15:30 UTC
+    assert t == datetime(2025, 7, 5, 15, 30, tzinfo=UTC).timestamp()
+
+
+def test_csv_with_offsets_and_naive_strings(tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    root.mkdir()
+    (root / "events.csv").write_text(
+        "user_id,event_time,event_type\n"
+        "007,2025-07-05T23:30:00Z,register\n"  # UTC → 07-06 07:30 local
+        "008,2025-07-05 23:30:00+08:00,register\n"  # local already
+        "009,2025-07-05 23:30:00,register\n",  # naive = config zone
+        encoding="utf-8")
+    (root / "campaign_roi.toml").write_text('timezone = "Asia/Shanghai"\n')
+    ds = Dataset.open(root)
+    rows = ds.sql("SELECT user_id, event_date, CAST(local_time AS VARCHAR) AS t FROM events "
+                  "ORDER BY user_id").rows()
+    assert rows == [("007", date(2025, 7, 6), "2025-07-06 07:30:00"),
+                    ("008", date(2025, 7, 5), "2025-07-05 23:30:00"),
+                    ("009", date(2025, 7, 5), "2025-07-05 23:30:00")]  # leading zeros kept
+
+
+def test_default_zone_is_utc(make_dataset: Maker) -> None:
+    ds = Dataset.open(make_dataset(config=""))
+    assert ds.config.timezone == "UTC"
+    assert ds.sql("SELECT event_date FROM events WHERE event_id='e7'")["event_date"][0] == \
+        date(2025, 7, 10)
+
+
+# -- deduplication: earliest time, then file order -----------------------------------------
+def _dups() -> pl.DataFrame:
+    """Three rows with event_id d1: a later one first in the file, then two equal times."""
+    return pl.DataFrame({
+        "user_id": ["u9", "u9", "u9"],
+        "event_time": [datetime(2025, 7, 2), datetime(2025, 7, 1), datetime(2025, 7, 1)],
+        "event_type": ["touch"] * 3,
+        "channel": ["kol_late", "kol_first_of_tie", "kol_second_of_tie"],
+        "event_id": ["d1"] * 3,
+    })
+
+
+def test_dedup_keeps_earliest_time_then_file_order_parquet(make_dataset: Maker) -> None:
+    ds = Dataset.open(make_dataset(_dups(), form="parquet"))
+    assert ds.sql("SELECT channel FROM events").rows() == [("kol_first_of_tie",)]
+
+
+def test_dedup_keeps_earliest_time_then_file_order_csv(make_dataset: Maker) -> None:
+    ds = Dataset.open(make_dataset(_dups(), form="csv"))
+    assert ds.sql("SELECT channel FROM events").rows() == [("kol_first_of_tie",)]
+
+
+def test_dedup_across_files_keeps_the_first_file(make_dataset: Maker) -> None:
+    # nested_dir writes row 0 to 2025/a.parquet and rows 1-2 to 2025/07/b.parquet; the files
+    # are ordered by path ("2025/07/b" < "2025/a"), so the tie is won by b's first row
+    d = _dups().with_columns(event_time=pl.lit(datetime(2025, 7, 1)))
+    ds = Dataset.open(make_dataset(d, form="nested_dir"))
+    assert ds.sql("SELECT channel FROM events").rows() == [("kol_first_of_tie",)]
+
+
+def test_rows_without_event_id_are_all_kept(make_dataset: Maker) -> None:
+    d = _dups().with_columns(event_id=pl.lit(None, dtype=pl.String))
+    ds = Dataset.open(make_dataset(d, form="parquet"))
+    assert ds.sql("SELECT count(*) AS n FROM events")["n"][0] == 3
+
+
+def test_date_range(tiny: Path) -> None:
+    ds = Dataset.open(tiny)
+    assert ds.date_range == (date(2025, 7, 1), date(2025, 7, 11))
+    assert ds.last_day == date(2025, 7, 11)
