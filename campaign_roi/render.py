@@ -74,14 +74,17 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
+def _fractions(s: pl.Series) -> bool:
+    finite = s.filter(s.is_finite())
+    top = finite.abs().max()
+    return top is None or float(top) <= 1  # type: ignore[arg-type]
+
+
 def render_table(df: pl.DataFrame, formatters: Mapping[str, Formatter] | None = None) -> str:
     formatters = formatters or {}
     headers = list(df.columns)
     # a float column of fractions (|x| <= 1: rates, shares) gets 4 decimals, money 2
-    decimals = {
-        c: 4 if df.schema[c].is_float() and (df[c].abs().max() or 0) <= 1 else 2  # type: ignore[operator]
-        for c in headers
-    }
+    decimals = {c: 4 if df.schema[c].is_float() and _fractions(df[c]) else 2 for c in headers}
     rows = [
         [formatters[c](v) if c in formatters else _cell(v, decimals[c])
          for c, v in zip(headers, r, strict=True)]
