@@ -23,6 +23,7 @@ from typing import Any, Final, Union
 
 import altair as alt
 import polars as pl
+import polars.selectors
 
 from campaign_roi.errors import DataError
 from campaign_roi.i18n import label, value_label
@@ -37,7 +38,7 @@ FONT: Final = (
     "'Noto Sans CJK SC', 'Noto Sans SC', 'Source Han Sans SC', 'WenQuanYi Zen Hei', "
     "'PingFang SC', 'Microsoft YaHei', 'Helvetica Neue', Arial, sans-serif"
 )
-WIDTH: Final = 860
+WIDTH: Final = 760
 
 # The column contract of each aggregated frame (SPEC §7 names).
 FRAME_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
@@ -248,7 +249,7 @@ def change_tone(metric: str, change: float | int | None) -> str:
 # --------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------
-def _checked(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+def checked_frame(frame: pl.DataFrame, name: str) -> pl.DataFrame:
     """The contract columns of an aggregated frame; refuses missing columns and frames
     too large to be aggregates (Altair would refuse them too)."""
     wanted = FRAME_COLUMNS[name]
@@ -263,7 +264,8 @@ def _checked(frame: pl.DataFrame, name: str) -> pl.DataFrame:
             f"The {name} table has {frame.height:,} rows (limit {MAX_ROWS:,}); charts take "
             "aggregated tables, not row-level data: aggregate it first."
         )
-    return frame.select(wanted)
+    # NaN is not a number a chart or JSON can show: it becomes null (a missing value).
+    return frame.select(wanted).with_columns(pl.selectors.float().fill_nan(None))
 
 
 def _js(text: str) -> str:
@@ -314,6 +316,38 @@ def _title(key: str, lang: str, subtitle: str | None = None) -> alt.TitleParams:
 # --------------------------------------------------------------------------------------
 # Charts
 # --------------------------------------------------------------------------------------
+def card_texts(
+    summary: pl.DataFrame, lang: str = "en", metrics: Sequence[str] | None = CARD_METRICS
+) -> list[dict[str, Any]]:
+    """Display texts of KPI cards, one dict per summary row (in the summary's row order):
+    ``metric_label, value_text, qoq_text, qoq_tone, yoy_text, yoy_tone, target_text,
+    card_order`` (tone: good/bad/flat/none). Shared by the chart and the HTML report."""
+    order = list(metrics) if metrics is not None else list(METRIC_ORDER)
+    rows = summary.select(FRAME_COLUMNS["summary"]).to_dicts()
+    sort = _ordered([r["metric"] for r in rows], order)
+    qoq, yoy = label("ui.qoq", lang), label("ui.yoy", lang)
+    out: list[dict[str, Any]] = []
+    for r in rows:  # at most a few dozen KPI rows: display text only
+        m = r["metric"]
+        target = (
+            ""
+            if _missing(r["target"])
+            else f"{label('ui.target', lang)} {format_metric(m, r['target'], lang)}"
+            f" · {label('col.attainment', lang)} {format_percent(r['attainment'], 0, lang)}"
+        )
+        out.append({
+            "metric_label": value_label("metric", m, lang),
+            "value_text": format_metric(m, r["value"], lang),
+            "qoq_text": f"{qoq} {format_change(r['change_qoq'], lang)}",
+            "qoq_tone": change_tone(m, r["change_qoq"]),
+            "yoy_text": f"{yoy} {format_change(r['change_yoy'], lang)}",
+            "yoy_tone": change_tone(m, r["change_yoy"]),
+            "target_text": target,
+            "card_order": sort.index(m),
+        })
+    return out
+
+
 def kpi_cards(
     summary: pl.DataFrame, lang: str = "en", metrics: Sequence[str] | None = CARD_METRICS
 ) -> AnyChart:
@@ -321,31 +355,12 @@ def kpi_cards(
 
     ``metrics``: which KPIs become cards, in this order (``None``: every row).
     """
-    data = _checked(summary, "summary")
+    data = checked_frame(summary, "summary")
     if metrics is not None:
         data = data.filter(pl.col("metric").is_in(list(metrics)))
-    order = list(metrics) if metrics is not None else list(METRIC_ORDER)
-    rows = data.to_dicts()
-    names = [r["metric"] for r in rows]
-    sort = _ordered(names, order)
-    qoq, yoy = label("ui.qoq", lang), label("ui.yoy", lang)
+    texts = card_texts(data, lang, metrics)
     display = pl.DataFrame(
-        {
-            "metric_label": [value_label("metric", r["metric"], lang) for r in rows],
-            "value_text": [format_metric(r["metric"], r["value"], lang) for r in rows],
-            "qoq_text": [f"{qoq} {format_change(r['change_qoq'], lang)}" for r in rows],
-            "qoq_tone": [change_tone(r["metric"], r["change_qoq"]) for r in rows],
-            "yoy_text": [f"{yoy} {format_change(r['change_yoy'], lang)}" for r in rows],
-            "yoy_tone": [change_tone(r["metric"], r["change_yoy"]) for r in rows],
-            "target_text": [
-                ""
-                if _missing(r["target"])
-                else f"{label('ui.target', lang)} {format_metric(r['metric'], r['target'], lang)}"
-                f" · {label('col.attainment', lang)} {format_percent(r['attainment'], 0, lang)}"
-                for r in rows
-            ],
-            "card_order": [sort.index(n) for n in names],
-        },
+        texts,
         schema={
             "metric_label": pl.Utf8, "value_text": pl.Utf8, "qoq_text": pl.Utf8,
             "qoq_tone": pl.Utf8, "yoy_text": pl.Utf8, "yoy_tone": pl.Utf8,
@@ -400,12 +415,12 @@ def kpi_cards(
 
 def channel_cac_roas(channels: pl.DataFrame, lang: str = "en") -> AnyChart:
     """Two bar panels: CAC and ROAS per channel group (channels without spend are blank)."""
-    data = _checked(channels, "channels")
+    data = checked_frame(channels, "channels")
     data = _label_column(data, "channel", "channel", lang, "channel_label")
     names = data.get_column("channel").to_list()
     y = alt.Y("channel_label:N", sort=_channel_sort(names, lang), title=None)
     color = alt.Color("channel_label:N", scale=_channel_scale(names, lang), legend=None)
-    base = alt.Chart(data).properties(width=WIDTH // 2 - 90, height=alt.Step(26))
+    base = alt.Chart(data).properties(width=WIDTH // 2 - 130, height=alt.Step(26))
 
     def panel(field: str, axis_key: str, title_key: str, fmt: str) -> AnyChart:
         valid = base.transform_filter(f"isValid(datum.{field})")
@@ -433,7 +448,7 @@ def channel_cac_roas(channels: pl.DataFrame, lang: str = "en") -> AnyChart:
 
 def spend_vs_revenue(channels: pl.DataFrame, lang: str = "en") -> AnyChart:
     """Grouped bars: spend and attributed revenue side by side for each channel group."""
-    data = _checked(channels, "channels")
+    data = checked_frame(channels, "channels")
     data = _label_column(data, "channel", "channel", lang, "channel_label")
     names = data.get_column("channel").to_list()
     spend_l, revenue_l = label("axis.spend", lang), label("axis.revenue", lang)
@@ -473,7 +488,7 @@ def attribution_comparison(attribution: pl.DataFrame, lang: str = "en") -> AnyCh
     key = "channel"
     if "channel" not in frame.columns and "campaign_id" in frame.columns:
         frame, key = frame.rename({"campaign_id": "channel"}), "campaign_id"
-    data = _checked(frame, "attribution")
+    data = checked_frame(frame, "attribution")
     data = _label_column(data, "model", "model", lang, "model_label")
     data = (
         _label_column(data, "channel", "channel", lang, "channel_label")
@@ -510,7 +525,7 @@ def attribution_comparison(attribution: pl.DataFrame, lang: str = "en") -> AnyCh
 def funnel(funnel_frame: pl.DataFrame, lang: str = "en") -> AnyChart:
     """Funnel bars in step order; the pale red tail of each bar is the drop-off since the
     previous step, labelled with users and conversion from start / from previous."""
-    data = _checked(funnel_frame, "funnel")
+    data = checked_frame(funnel_frame, "funnel")
     data = _label_column(data, "step", "step", lang, "step_label")
     steps = data.get_column("step_label").to_list()
     y = alt.Y("step_label:N", sort=steps, title=None)
@@ -546,7 +561,7 @@ def funnel(funnel_frame: pl.DataFrame, lang: str = "en") -> AnyChart:
 
 def retention_heatmap(retention: pl.DataFrame, lang: str = "en") -> AnyChart:
     """Cohort × period heatmap of retention; incomplete (null) cells stay blank."""
-    data = _checked(retention, "retention")
+    data = checked_frame(retention, "retention")
     cohorts = sorted(data.get_column("cohort").drop_nulls().unique().to_list())
     base = alt.Chart(data, title=_title("title.retention_heatmap", lang)).transform_filter(
         "isValid(datum.retention)"
@@ -574,7 +589,7 @@ def retention_heatmap(retention: pl.DataFrame, lang: str = "en") -> AnyChart:
 
 def segment_bars(segments: pl.DataFrame, lang: str = "en") -> AnyChart:
     """Users per lifecycle segment (lifecycle order), labelled with count and share."""
-    data = _checked(segments, "segments")
+    data = checked_frame(segments, "segments")
     data = _label_column(data, "segment", "segment", lang, "segment_label")
     keys_ = _ordered(data.get_column("segment").to_list(), SEGMENT_ORDER)
     labels = [value_label("segment", s, lang) for s in keys_]
@@ -600,7 +615,7 @@ def segment_bars(segments: pl.DataFrame, lang: str = "en") -> AnyChart:
 
 def segment_migration(migration: pl.DataFrame, lang: str = "en") -> AnyChart:
     """Heatmap of users moving from one lifecycle segment (rows) to another (columns)."""
-    data = _checked(migration, "migration")
+    data = checked_frame(migration, "migration")
     data = _label_column(data, "from_segment", "segment", lang, "from_label")
     data = _label_column(data, "to_segment", "segment", lang, "to_label")
     present = data.get_column("from_segment").to_list() + data.get_column("to_segment").to_list()
@@ -631,7 +646,7 @@ def segment_migration(migration: pl.DataFrame, lang: str = "en") -> AnyChart:
 
 def campaign_roi(campaigns: pl.DataFrame, lang: str = "en") -> AnyChart:
     """ROI per campaign as bars labelled ``1:x``, with the break-even line at 1:1."""
-    data = _checked(campaigns, "campaigns")
+    data = checked_frame(campaigns, "campaigns")
     # Display name: the campaign's name, or its id; a duplicated name gets its id appended.
     blank = pl.col("name").is_null() | (pl.col("name").str.strip_chars() == "")
     display = pl.when(blank).then(pl.col("campaign_id")).otherwise(pl.col("name"))
@@ -682,7 +697,7 @@ def daily_trends(daily: pl.DataFrame, lang: str = "en") -> AnyChart:
             .agg(pl.col("new_users").sum(), pl.col("revenue").sum())
             .sort("date", "channel")
         )
-    data = _checked(daily, "daily")
+    data = checked_frame(daily, "daily")
     data = _label_column(data, "channel", "channel", lang, "channel_label")
     names = data.get_column("channel").to_list()
     color = alt.Color("channel_label:N", scale=_channel_scale(names, lang), title=None,

@@ -165,10 +165,10 @@ _LABELS: Final[dict[str, tuple[str, str]]] = {
     "section.kpis": ("Key metrics", "核心指标"),
     "section.kpi_table": ("All metrics", "全部指标"),
     "section.channels": ("Channels: CAC and ROAS", "渠道:获客成本与ROAS"),
-    "section.attribution": ("Attribution model comparison", "归因模型对比"),
+    "section.attribution": ("Attribution", "归因分析"),
     "section.funnel": ("Funnel", "转化漏斗"),
-    "section.retention": ("Cohort retention", "同期群留存"),
-    "section.segments": ("Lifecycle segments", "用户生命周期分层"),
+    "section.retention": ("Retention", "留存分析"),
+    "section.segments": ("Segments", "用户分层"),
     "section.campaigns": ("Campaigns", "运营活动"),
     "section.daily": ("Daily trends", "每日趋势"),
     "section.definitions": ("How each number is defined", "指标口径说明"),
@@ -300,7 +300,7 @@ def value_label(kind: str, value: str, lang: str = "en") -> str:
     return value
 
 
-def keys() -> list[str]:
+def label_keys() -> list[str]:
     """All label keys, sorted (for tests and docs)."""
     return sorted(_LABELS)
 
