@@ -154,10 +154,13 @@ def campaign_roi_theme() -> alt.theme.ThemeConfig:
     }
 
 
-def chart_spec(chart: AnyChart) -> dict[str, Any]:
-    """The chart's Vega-Lite spec (a dict) with the project theme applied."""
+def chart_spec(chart: AnyChart, validate: bool = True) -> dict[str, Any]:
+    """The chart's Vega-Lite spec (a dict) with the project theme applied.
+
+    ``validate=False`` skips Altair's JSON-schema check (half the time of a report; every
+    chart is validated by the tests)."""
     with alt.theme.enable(THEME_NAME):
-        spec: dict[str, Any] = chart.to_dict(validate=True)
+        spec: dict[str, Any] = chart.to_dict(validate=validate)
     return spec
 
 
