@@ -176,6 +176,7 @@ _LABELS: Final[dict[str, tuple[str, str]]] = {
     "ui.period": ("Period", "统计周期"),
     "ui.data_range": ("Data range", "数据范围"),
     "ui.generated_at": ("Generated", "生成时间"),
+    "ui.compare": ("QoQ / YoY", "环比 / 同比"),
     "ui.qoq": ("QoQ", "环比"),
     "ui.yoy": ("YoY", "同比"),
     "ui.of_target": ("of target", "目标完成"),

@@ -438,7 +438,7 @@ _DEFINITIONS: Final = (
     ("metric.campaign_roi", "def.campaign_roi"),
     ("metric.m1_retention", "def.m1_retention"),
     ("metric.high_value_retention", "def.high_value_retention"),
-    ("col.change_qoq", "def.compare"),
+    ("ui.compare", "def.compare"),
 )
 
 
