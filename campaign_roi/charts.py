@@ -666,7 +666,7 @@ def campaign_roi(campaigns: pl.DataFrame, lang: str = "en") -> AnyChart:
     y = alt.Y("campaign_label:N", sort=alt.EncodingSortField("roi", order="descending"),
               title=None)
     bars = base.mark_bar(color=_ACCENT).encode(
-        x=alt.X("roi:Q", title=label("axis.roi", lang)),
+        x=alt.X("roi:Q", title=label("axis.roi", lang), axis=alt.Axis(tickCount=8)),
         y=y,
         color=alt.condition("datum.roi >= 1", alt.value(_ACCENT), alt.value(_BAD)),
         tooltip=[

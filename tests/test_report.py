@@ -183,3 +183,12 @@ def test_save_chart_every_format(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="--out"):
         save_chart(chart, tmp_path / "c.pdf")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.html", "c.json", "c.png", "c.svg"]
+
+
+def test_png_without_cjk_font_warns_but_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from campaign_roi import report
+
+    monkeypatch.setattr(report, "cjk_fonts", lambda: ())
+    with pytest.warns(UserWarning, match="fonts-noto-cjk"):
+        out = save_chart(charts.segment_bars(rf.segments_frame(), "zh"), tmp_path / "s.svg")
+    assert out.read_text(encoding="utf-8").startswith("<svg")
