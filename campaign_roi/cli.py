@@ -458,18 +458,60 @@ def demo(out_dir: str, scale: float, seed: int, lang: str, quiet: bool) -> None:
     click.echo("2025Q3 summary (previous = 2025Q2, last_year = 2024Q3):")
     emit(run_summary(ds, period, compare=True), "table", None)
     report_path = Path(out_dir) / "report.html"
-    if _write_period_report(ds, period, report_path, lang):
-        click.echo(f"\nreport: {report_path}")
+    from campaign_roi.report import write_report
+    from campaign_roi.report_data import period_report
+
+    write_report(period_report(ds, period, lang), report_path, lang)
+    click.echo(f"\nreport: {report_path}")
     click.echo(f"\nnext: campaign-roi channels --data {data_dir} --period 2025Q3")
 
 
-def _write_period_report(ds: Dataset, period: Any, path: Any, lang: str) -> bool:
-    """Write the period report when the report module is available."""
-    try:
-        from campaign_roi.report_data import period_report  # type: ignore[import-not-found]
-    except ImportError:
-        return False
-    from campaign_roi.report import write_report  # type: ignore[import-not-found]
+# -- reports and charts --------------------------------------------------------------------
+@main.command()
+@click.option("--period", "period", metavar="P", help="Report on a period (2025Q3, 2025-08 …).")
+@click.option("--campaign", "campaign_id", metavar="ID", help="Report on one campaign.")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="The HTML file to write.")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@data_options
+def report(period: str | None, campaign_id: str | None, out: str, lang: str,
+           data: str | None, config: str | None) -> None:
+    """Write one self-contained offline HTML report (SPEC §8)."""
+    from campaign_roi.periods import parse_period
+    from campaign_roi.report import write_report
+    from campaign_roi.report_data import campaign_report, period_report
 
-    write_report(period_report(ds, period, lang), path, lang)
-    return True
+    if bool(period) == bool(campaign_id):
+        raise click.UsageError("give exactly one of --period P or --campaign ID")
+    ds = open_dataset(data, config)
+    content = (period_report(ds, parse_period(period), lang) if period
+               else campaign_report(ds, str(campaign_id), lang))
+    path = write_report(content, out, lang)
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="FILE.html, .png, .svg or .json")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@period_options
+@data_options
+def chart(name: str, out: str, lang: str, period: str | None, date_from: str | None,
+          date_to: str | None, data: str | None, config: str | None) -> None:
+    """Write one chart (names: campaign-roi chart list)."""
+    from campaign_roi.charts import CHARTS
+
+    if name == "list":
+        click.echo("\n".join(sorted(CHARTS)))
+        return
+    from campaign_roi.periods import parse_period
+    from campaign_roi.report import save_chart
+    from campaign_roi.report_data import chart_frame
+
+    if name not in CHARTS:
+        raise click.UsageError(f"unknown chart {name!r}; one of: {', '.join(sorted(CHARTS))}")
+    p = parse_period(period, date_from, date_to)
+    frame = chart_frame(open_dataset(data, config), name, p)
+    path = save_chart(CHARTS[name](frame, lang), out, lang=lang)
+    click.echo(f"wrote {path}")

@@ -145,6 +145,9 @@ _LABELS: Final[dict[str, tuple[str, str]]] = {
     "axis.model": ("Attribution model", "归因模型"),
     "axis.campaign": ("Campaign", "活动"),
     "axis.break_even": ("Break-even (1:1)", "盈亏平衡(1:1)"),
+    # --- report titles ---------------------------------------------------------------------
+    "report.period_title": ("Growth review", "增长复盘"),
+    "report.campaign_title": ("Campaign review", "活动复盘"),
     # --- chart titles ---------------------------------------------------------------------
     "title.kpi_cards": ("Key metrics", "核心指标"),
     "title.channel_cac": ("CAC by channel", "各渠道获客成本"),

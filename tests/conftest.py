@@ -111,3 +111,6 @@ def make_dataset(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture
 def tiny(make_dataset: Callable[..., Path]) -> Path:
     return make_dataset(spend=tiny_spend(), campaigns=tiny_campaigns())
+
+
+from story import story  # noqa: E402, F401  (the hand-computed KPI story fixture)

@@ -1,0 +1,127 @@
+"""Assemble a report's aggregated frames from a dataset (the report module renders them).
+
+Each analysis runs once per report; charts and tables read the same frames.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from campaign_roi.attribution import MODELS, Attribution, AttributionOptions
+from campaign_roi.campaigns import campaign_table
+from campaign_roi.channels import channel_table
+from campaign_roi.errors import UserError
+from campaign_roi.funnel import funnel
+from campaign_roi.i18n import label
+from campaign_roi.kpis import summary
+from campaign_roi.lifecycle import LifecycleThresholds, segment_migration, segments
+from campaign_roi.periods import Period, date_range
+from campaign_roi.report import ReportData
+from campaign_roi.retention import retention
+
+if TYPE_CHECKING:
+    from campaign_roi.dataset import Dataset
+
+PERIOD_FUNNEL = ("register", "active", "first_order")
+
+
+def attribution_frame(ds: Dataset, period: Period) -> pl.DataFrame:
+    """All eight models side by side for the period's registrations."""
+    return Attribution(ds, AttributionOptions(
+        conversion="register", models=MODELS, start=period.start, end=period.end)).summary()
+
+
+def daily_frame(ds: Dataset, period: Period) -> pl.DataFrame:
+    return ds.run_file("marts/daily_by_channel", {"start": period.start, "end": period.end})
+
+
+def segment_frames(ds: Dataset, period: Period) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """Segments as of the period's end (or the data's last day) and the migration from the
+    day before the period; no migration when that day precedes the data."""
+    first, last = ds.date_range
+    thresholds = LifecycleThresholds.from_config(ds.config.lifecycle)
+    as_of = min(period.end, last) if last else period.end
+    segs = segments(ds.con, as_of, thresholds)
+    before = period.start - timedelta(days=1)
+    migration = None
+    if first is not None and before >= first and before < as_of:
+        migration = segment_migration(ds.con, before, as_of, thresholds)
+    return segs, migration
+
+
+def period_report(ds: Dataset, period: Period, lang: str = "en",
+                  generated_at: datetime | None = None) -> ReportData:
+    first, last = ds.date_range
+    segs, migration = segment_frames(ds, period)
+    return ReportData(
+        title=f"{label('report.period_title', lang)} {period.label}",
+        period_label=period.label,
+        data_range=(first, last) if first and last else None,
+        generated_at=generated_at,
+        summary=summary(ds, period, compare=True),
+        channels=channel_table(ds, period),
+        attribution=attribution_frame(ds, period),
+        funnel=funnel(ds.con, list(PERIOD_FUNNEL), period.start, period.end),
+        retention=retention(ds.con, "register", "month", periods=3, end=period.end),
+        segments=segs,
+        migration=migration,
+        campaigns=campaign_table(ds, period),
+        daily=daily_frame(ds, period),
+    )
+
+
+def campaign_report(ds: Dataset, campaign_id: str, lang: str = "en",
+                    generated_at: datetime | None = None) -> ReportData:
+    """A campaign's review: KPIs over its dates (vs the same length before), channels,
+    attribution and daily trend over its dates, the join → order funnel, its §5.2 row."""
+    table = campaign_table(ds)
+    row = table.filter(pl.col("campaign_id") == campaign_id)
+    if row.is_empty():
+        known = ", ".join(table["campaign_id"].to_list()) or "none"
+        raise UserError(f"--campaign {campaign_id!r} is not in campaigns; known: {known}")
+    start, end = row["start_date"][0], row["end_date"][0]
+    period = date_range(start, end)
+    first, last = ds.date_range
+    window = end - start + timedelta(days=8)  # orders up to end_date + 7 days
+    return ReportData(
+        title=f"{label('report.campaign_title', lang)} {row['name'][0]}",
+        period_label=period.label,
+        data_range=(first, last) if first and last else None,
+        generated_at=generated_at,
+        summary=summary(ds, period, compare=True),
+        channels=channel_table(ds, period),
+        attribution=attribution_frame(ds, period),
+        funnel=funnel(ds.con, [f"campaign_join:{campaign_id}", "order"], start, end, window),
+        campaigns=row,
+        daily=daily_frame(ds, period),
+    )
+
+
+def chart_frame(ds: Dataset, chart: str, period: Period) -> pl.DataFrame:
+    """The aggregated frame one chart needs (``charts.CHART_FRAME``), for ``chart NAME``."""
+    from campaign_roi.charts import CHART_FRAME
+
+    frame = CHART_FRAME[chart]
+    if frame == "summary":
+        return summary(ds, period, compare=True)
+    if frame == "channels":
+        return channel_table(ds, period)
+    if frame == "attribution":
+        return attribution_frame(ds, period)
+    if frame == "funnel":
+        return funnel(ds.con, list(PERIOD_FUNNEL), period.start, period.end)
+    if frame == "retention":
+        return retention(ds.con, "register", "month", periods=3, end=period.end)
+    if frame in ("segments", "migration"):
+        segs, migration = segment_frames(ds, period)
+        if frame == "segments":
+            return segs
+        if migration is None:
+            raise UserError("no migration: the day before the period precedes the data")
+        return migration
+    if frame == "campaigns":
+        return campaign_table(ds, period)
+    return daily_frame(ds, period)

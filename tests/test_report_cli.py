@@ -1,0 +1,90 @@
+"""`report` and `chart` on a real (tiny, hand-computed) dataset: the sections are the
+analyses' own frames, and the files are written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from campaign_roi.cli import main
+from campaign_roi.dataset import Dataset
+from campaign_roi.periods import parse_period
+from campaign_roi.report import report_sections
+from campaign_roi.report_data import campaign_report, chart_frame, period_report
+
+
+def test_period_report_frames_come_from_the_analyses(story: Path) -> None:
+    ds = Dataset.open(story)
+    data = period_report(ds, parse_period("2025Q3"))
+    assert data.title == "Growth review 2025Q3"
+    assert data.summary is not None and data.channels is not None
+    new_users = data.summary.filter(data.summary["metric"] == "new_users")
+    assert new_users["value"][0] == 4 and new_users["previous"][0] == 3
+    assert data.attribution is not None
+    # every model credits the 4 Q3 registrations
+    totals = data.attribution.group_by("model").agg(total=data.attribution["conversions"].sum())
+    assert set(totals["total"].round(9).to_list()) == {4.0}
+    assert data.attribution["model"].n_unique() == 8
+    # daily: a (campus, 07-01), b (referral, 07-05), c (organic, 07-20), d (kol, 08-15)
+    assert data.daily is not None and int(data.daily["new_users"].sum()) == 4
+    assert float(data.daily["revenue"].sum()) == 800.0  # Q3 GMV
+    assert data.segments is not None and int(data.segments["users"].sum()) == 7
+    assert data.data_range is not None and str(data.data_range[1]) == "2025-09-30"
+
+
+def test_campaign_report(story: Path) -> None:
+    data = campaign_report(Dataset.open(story), "brand_collab", lang="zh")
+    assert data.title == "活动复盘 品牌联合推广"
+    assert data.campaigns is not None and data.campaigns["revenue"][0] == 370.0
+    assert data.funnel is not None
+    # a and h join brand_collab; both order within the window
+    assert data.funnel["users"].to_list() == [2, 2]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_report_command_writes_one_offline_file(story: Path, tmp_path: Path, lang: str) -> None:
+    out = tmp_path / "r.html"
+    r = CliRunner().invoke(main, ["report", "--data", str(story), "--period", "2025Q3",
+                                  "--out", str(out), "--lang", lang])
+    assert r.exit_code == 0, r.output
+    html = out.read_text(encoding="utf-8")
+    assert "<script src" not in html
+    assert len(report_sections_of(html)) == 9
+    assert ("增长复盘" in html) == (lang == "zh")
+
+
+def report_sections_of(html: str) -> list[str]:
+    return [s for s in ("kpis", "kpi-table", "channels", "attribution", "funnel", "retention",
+                        "segments", "campaigns", "daily") if f'<section id="{s}"' in html]
+
+
+def test_report_sections_helper_is_consistent(story: Path) -> None:
+    data = period_report(Dataset.open(story), parse_period("2025Q3"))
+    assert "channels" in report_sections(data)
+
+
+def test_report_errors(story: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    r = runner.invoke(main, ["report", "--data", str(story), "--out", str(tmp_path / "x.html")])
+    assert r.exit_code == 2 and "--period" in r.output
+    r = runner.invoke(main, ["report", "--data", str(story), "--campaign", "nope",
+                             "--out", str(tmp_path / "x.html")])
+    assert r.exit_code == 1 and "nope" in r.output and "Traceback" not in r.output
+
+
+def test_chart_command(story: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "c.json"
+    r = runner.invoke(main, ["chart", "channel_cac_roas", "--data", str(story), "--period",
+                             "2025Q3", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    spec = json.loads(out.read_text(encoding="utf-8"))
+    assert "$schema" in spec
+    r = runner.invoke(main, ["chart", "nope", "--data", str(story), "--period", "2025Q3",
+                             "--out", str(out)])
+    assert r.exit_code == 2 and "unknown chart" in r.output
+    frame = chart_frame(Dataset.open(story), "segment_bars", parse_period("2025Q3"))
+    assert list(frame.columns) == ["segment", "users", "share"]
