@@ -50,7 +50,7 @@ def test_attribute_json(data: Path) -> None:
 
 def test_attribute_csv_by_campaign(data: Path, tmp_path: Path) -> None:
     out_file = tmp_path / "a.csv"
-    code, out, err = run("attribute", "--data", str(data), "--model", "first_touch",
+    code, _, err = run("attribute", "--data", str(data), "--model", "first_touch",
                          "--by", "campaign", "--format", "csv", "--out", str(out_file))
     assert code == 0, err
     df = pl.read_csv(out_file)
@@ -118,7 +118,7 @@ def path_table_module(monkeypatch: pytest.MonkeyPatch) -> None:
     """The reader lives in campaign_roi.path_table (another branch); stand in for it when
     absent so the CLI's --paths handling can be tested here."""
     try:
-        import campaign_roi.path_table  # noqa: F401
+        import campaign_roi.path_table  # type: ignore[import-untyped,unused-ignore]  # noqa: F401
     except ImportError:
         stub = types.ModuleType("campaign_roi.path_table")
 

@@ -153,7 +153,7 @@ def test_max_touches_never_lengthens_journeys(raw: list[tuple[str, int, str, str
                                                 transform="unique", max_touches=max_touches)
                          ).credits()
         rows = cr.group_by("conversion_id").len()
-        assert int(rows["len"].max() or 0) <= max_touches  # type: ignore[call-overload]
+        assert int(rows["len"].max() or 0) <= max_touches  # type: ignore[arg-type]
         # linear credit 1/n with n = min(eligible, max_touches); last kept = last eligible
         expected = sorted(1 / min(len(c["touches"]), max_touches) for c in convs if c["touches"])
         got = sorted(cr.filter(pl.col("channel") != "organic").group_by("conversion_id")
