@@ -57,7 +57,7 @@ def _strings(prefix: str, ids: np.ndarray) -> pa.Array:
     return pc.binary_join_element_wise(prefix, pc.cast(pa.array(ids), pa.string()), "")
 
 
-def generate(n: int, seed: int, out: Path) -> None:
+def generate(n: int, seed: int, out: Path, event_ids: bool = True) -> None:
     """Write ``out/events/part-*.parquet`` (+ config) with ``n`` rows, in chunks."""
     rng = np.random.default_rng(seed)
     n_users = max(1, int(n * MIX["register"]))
@@ -113,7 +113,7 @@ def generate(n: int, seed: int, out: Path) -> None:
             "campaign_id": pa.array(camp, pa.string(), mask=~has_camp),
             "amount": pa.array(amount, pa.float64(), mask=~is_money),
             "order_id": order_id,
-            "event_id": _strings("e", order_no),
+            **({"event_id": _strings("e", order_no)} if event_ids else {}),
         })
         pq.write_table(table, out / "events" / f"part-{part:03d}.parquet",
                        row_group_size=1_000_000)
@@ -155,13 +155,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--models", default=RULE_MODELS)
     ap.add_argument("--conversion", default="register")
+    ap.add_argument("--no-event-ids", action="store_true",
+                    help="omit the optional event_id column (no de-duplication pass)")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = ap.parse_args()
 
-    out = DATA / f"events_{args.events}_s{args.seed}"
+    out = DATA / f"events_{args.events}_s{args.seed}{'_noid' if args.no_event_ids else ''}"
     if not (out / ".complete").is_file():
         t = time.perf_counter()
-        generate(args.events, args.seed, out)
+        generate(args.events, args.seed, out, event_ids=not args.no_event_ids)
         print(f"generated {args.events:,} events in {time.perf_counter() - t:.1f} s -> {out}")
     glob = str(out / "events" / "*.parquet")
     py = sys.executable
