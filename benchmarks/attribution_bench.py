@@ -125,7 +125,7 @@ def generate(n: int, seed: int, out: Path, event_ids: bool = True) -> None:
 
 FLOOR = """
 import sys, time, duckdb
-con = duckdb.connect()
+con = duckdb.connect(config={"enable_progress_bar": False})
 t = time.perf_counter()
 con.sql("SET TimeZone = 'Asia/Shanghai'")
 r = con.sql(
