@@ -136,8 +136,9 @@ class Attribution:
             "WHERE conversion_type = $conversion AND conversion_date BETWEEN $start AND $end",
             params={"conversion": self.opts.conversion, "start": start, "end": end},
         )
+        # eligible_touches reads period_conversions: the conversions view (a pass over all
+        # events) is evaluated once per run, not once per use
         self._transform_into("journeys", load_query("intermediate/eligible_touches"), {
-            "conversion": self.opts.conversion, "start": start, "end": end,
             "lookback_us": self.lookback_us,
         })
         self._prepared = True
@@ -172,15 +173,9 @@ class Attribution:
         frames: list[pl.DataFrame] = []
         rules = [m for m in models if m in RULE_MODELS]
         if rules:
-            frames.append(
-                self.ds.sql(
-                    "SELECT conversion_id, user_id, conversion_time, model, channel, campaign_id, "
-                    "credit, value_credit, net_value_credit FROM ("
-                    + load_query("marts/rule_credits")
-                    + ") WHERE list_contains($models, model)",
-                    {"half_life_days": self.half_life_days, "models": rules},
-                )
-            )
+            frames.append(self._rule_credits(
+                "conversion_id, user_id, conversion_time, model, channel, campaign_id, "
+                "credit, value_credit, net_value_credit", "", rules))
         if "shapley" in models:
             frames.append(self._shapley_credits())
         if "markov" in models:
@@ -253,10 +248,19 @@ class Attribution:
             )
         )
 
+    def _rule_credits(self, select: str, group_by: str, rules: list[str]) -> pl.DataFrame:
+        """``SELECT {select} FROM rule_credits [GROUP BY ALL]`` for the ``rules`` models."""
+        return self.ds.sql(
+            f"SELECT {select} FROM (" + load_query("marts/rule_credits")
+            + f") WHERE list_contains($models, model) {group_by}",
+            {"half_life_days": self.half_life_days, "models": rules},
+        )
+
     def _organic_credits(self, models: tuple[str, ...]) -> pl.DataFrame:
         organic = self.ds.sql(
             "SELECT conversion_id, user_id, conversion_time, value, net_value "
-            "FROM period_conversions WHERE conversion_id NOT IN (SELECT conversion_id FROM journeys)"
+            "FROM period_conversions ANTI JOIN (SELECT DISTINCT conversion_id FROM journeys) "
+            "USING (conversion_id)"
         )
         return (
             organic.join(pl.DataFrame({"model": list(models)}), how="cross")
@@ -274,7 +278,26 @@ class Attribution:
             raise UserError(f"--by {by!r} is unknown; use channel or campaign")
         key = "channel" if by == "channel" else "campaign_id"
         value = "net_value_credit" if self.opts.net else "value_credit"
-        return summarise_credits(self.credits(), key, value, self.opts.models)
+        models = self.opts.models
+        rules = [m for m in models if m in RULE_MODELS]
+        others = tuple(m for m in models if m not in RULE_MODELS)
+        # the rule models are summed in DuckDB (no per-touch rows leave the database); the
+        # data-driven ones (small, per channel or per path) go through their credit frames
+        self.prepare()
+        frames: list[pl.DataFrame] = []
+        if rules:
+            frames.append(self._rule_credits(
+                f"model, {key}, sum(credit) AS credit, sum({value}) AS {value}", "GROUP BY ALL",
+                rules))
+        if "shapley" in others:
+            frames.append(self._shapley_credits())
+        if "markov" in others:
+            frames.append(self._markov_credits())
+        frames.append(self._organic_credits(models))
+        schema = {"model": pl.String, key: pl.String, "credit": pl.Float64, value: pl.Float64}
+        credits = pl.concat([f.select(list(schema)).cast(schema)  # type: ignore[arg-type]
+                             for f in frames])
+        return summarise_credits(credits, key, value, models)
 
 
 def summarise_credits(

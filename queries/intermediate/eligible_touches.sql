@@ -1,12 +1,11 @@
 -- Eligible touches (SPEC §4): for each conversion of user u at time T, u's touches with
 -- T − lookback < event_time <= T, numbered in journey order (event_time, event_id, channel).
--- Params: $conversion, $start, $end (local dates), $lookback_us.
+-- Reads the materialised table `period_conversions` (the conversions of one type in the
+-- analysed period, see campaign_roi/attribution.py). Param: $lookback_us.
 WITH
 conv AS (
     SELECT conversion_id, user_id, conversion_time, value, net_value
-    FROM conversions
-    WHERE conversion_type = $conversion
-      AND conversion_date BETWEEN $start AND $end
+    FROM period_conversions
 ),
 
 touch AS (
