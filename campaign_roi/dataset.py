@@ -216,6 +216,29 @@ class Dataset:
     def has_column(self, table: str, column: str) -> bool:
         return column in self.raw_types.get(table, {})
 
+    def data_files(self, table: str = "events") -> list[Path]:
+        tf = self.files[table]
+        if tf is None:
+            return []
+        return sorted(tf.path.rglob("*.parquet")) if tf.form == "parquet_dir" else [tf.path]
+
+    def duplicate_event_ids(self) -> int:
+        """Rows that repeat an earlier event_id (dropped from ``events``). Costs one scan of
+        the event_id column, cached per file stamp (campaign_roi.cache): a dataset without
+        repeats then skips the deduplication window entirely."""
+        if not self.has_column("events", "event_id"):
+            return 0
+
+        def count() -> int:
+            row = self.con.sql(
+                "SELECT count(event_id) - count(DISTINCT event_id) FROM raw_events"
+            ).fetchall()[0]
+            return int(row[0] or 0)
+
+        from campaign_roi.cache import cached_fact
+
+        return int(cached_fact(self.data_files(), "duplicate_event_ids", count))
+
     # -- views ---------------------------------------------------------------------------
     def _create_views(self) -> None:
         self._create_channel_map()
@@ -313,7 +336,7 @@ class Dataset:
         extras = [f'r."{c}"' for c in types if c not in known and c not in {"channel_group"}]
         select = ",\n  ".join(cols + extras)
         dedup = ""
-        if "event_id" in types:
+        if "event_id" in types and self.duplicate_event_ids() > 0:
             order = "CAST(r.event_time AS TIMESTAMPTZ)"
             order += ", r.__file_index, r.__file_row"
             dedup = (

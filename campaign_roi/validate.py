@@ -281,10 +281,7 @@ def _unmatched_channels(ds: Dataset, table: str, top: int = 10) -> list[Issue]:
 def _duplicate_ids(ds: Dataset) -> list[Issue]:
     tf = ds.files["events"]
     assert tf is not None
-    row = ds.con.sql(
-        "SELECT count(event_id) - count(DISTINCT event_id) FROM raw_events"
-    ).fetchall()[0]
-    n = int(row[0]) if row else 0
+    n = ds.duplicate_event_ids()
     if not n:
         return []
     ex = ds.con.sql(

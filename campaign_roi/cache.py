@@ -1,0 +1,59 @@
+"""Facts about a dataset's files that cost a full scan, cached per file content stamp.
+
+The key is a hash of every data file's path, size and modification time, so any change to
+the files computes the facts again. Stored as JSON in ``$CAMPAIGN_ROI_CACHE_DIR`` (default
+``~/.cache/campaign_roi``); when that is not writable nothing is cached and the facts are
+computed on every run. Only derived counts are stored, never data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+ENV_CACHE_DIR = "CAMPAIGN_ROI_CACHE_DIR"
+VERSION = 1
+
+
+def cache_dir() -> Path:
+    configured = os.environ.get(ENV_CACHE_DIR)
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "campaign_roi"
+
+
+def stamp(files: Iterable[Path]) -> str:
+    h = hashlib.sha256(f"v{VERSION}".encode())
+    for f in sorted(files):
+        st = f.stat()
+        h.update(f"{f.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def cached_fact(files: Iterable[Path], name: str, compute: Callable[[], Any]) -> Any:
+    """``compute()`` once per content stamp of ``files``; later calls read the cache."""
+    if os.environ.get(ENV_CACHE_DIR) == "off":
+        return compute()
+    key = stamp(files)
+    path = cache_dir() / f"{key}.json"
+    facts: dict[str, Any] = {}
+    try:
+        facts = json.loads(path.read_text(encoding="utf-8"))
+        if name in facts:
+            return facts[name]
+    except (OSError, ValueError):
+        facts = {}
+    value = compute()
+    facts[name] = value
+    try:
+        from campaign_roi.render import write_atomic
+
+        write_atomic(path, json.dumps(facts, sort_keys=True))
+    except OSError:
+        pass  # an unwritable cache only costs time
+    return value
