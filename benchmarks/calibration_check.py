@@ -22,7 +22,7 @@ import tempfile
 import time
 import tomllib
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import duckdb

@@ -41,13 +41,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import polars as pl
-import pyarrow as pa
-import pyarrow.compute  # noqa: F401  (pa.compute)
-import pyarrow.parquet as pq
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute  # type: ignore[import-untyped]
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from campaign_roi.errors import UserError
 
-__all__ = ["GenerateSummary", "generate_dataset", "CONFIG_TOML", "START", "END"]
+__all__ = ["CONFIG_TOML", "END", "START", "GenerateSummary", "generate_dataset"]
 
 IntArr = npt.NDArray[np.int64]
 BoolArr = npt.NDArray[np.bool_]
@@ -252,7 +252,7 @@ def _apportion(total: int, weights: FloatArr) -> IntArr:
     if rest > 0:
         order = np.lexsort((np.arange(len(w)), -(exact - base)))
         base[order[:rest]] += 1
-    return base
+    return np.asarray(base, dtype=np.int64)
 
 
 def _sample_tod(rng: np.random.Generator, n: int) -> IntArr:
@@ -396,7 +396,7 @@ def _build_users(scale: float, rng: np.random.Generator) -> Users:
     for qs in QUARTERS:
         days = np.arange(_day(qs.first), _day(qs.last) + 1)
         for g in range(7):
-            n = int(round(NEW_USERS[qs.name][g] * scale))
+            n = round(NEW_USERS[qs.name][g] * scale)
             cnt = _apportion(n, _reg_weights(g, days))
             reg_days.append(np.repeat(days, cnt))
             groups.append(np.full(int(cnt.sum()), g, dtype=np.int64))
@@ -407,7 +407,7 @@ def _build_users(scale: float, rng: np.random.Generator) -> Users:
     order = np.lexsort((np.arange(n_new), rt))
     rd, gr, rt = rd[order], gr[order], rt[order]
 
-    n_pre = int(round(PRE_EXISTING_USERS * scale))
+    n_pre = round(PRE_EXISTING_USERS * scale)
     pre_rd = -1 - rng.integers(0, 720, n_pre)
 
     # referrers: an earlier registered (in-data) user, biased to recent registrants
@@ -759,7 +759,7 @@ def _amounts(qi: int, qs: QuarterStory, ou: IntArr, od: IntArr, act: Activity, s
     diff = cents - np.bincount(inv, weights=part, minlength=len(pk)).astype(np.int64)
     first = np.unique(inv, return_index=True)[1]
     part[first] += diff
-    return part
+    return np.asarray(part, dtype=np.int64)
 
 
 # ----------------------------------------------------------------------------- stage 5: touches
@@ -922,7 +922,7 @@ def _build_spend(users: Users, scale: float, camp_cost_cents: IntArr,
         days = np.arange(d0, d1 + 1)
         n_new = sum(round(x * scale) for x in NEW_USERS[qs.name])
         camp = sum(int(camp_cost_cents[ci]) for ci, c in enumerate(CAMPAIGNS) if d0 <= _day(c.start) <= d1)
-        budget = int(round(qs.cac * n_new * 100)) - camp
+        budget = round(qs.cac * n_new * 100) - camp
         gw = np.array([NEW_USERS[qs.name][g] * rel_cac[g] for g in (G_CAMPUS, G_KOL, G_FEED, G_OTHER)])
         gb = _apportion(budget, gw)
         for gi, g in enumerate((G_CAMPUS, G_KOL, G_FEED, G_OTHER)):
@@ -1093,7 +1093,7 @@ def generate_dataset(out_dir: str | Path, scale: float = 1.0, seed: int = 7,
     rsel, rtime, ramt = rsel[keep], rtime[keep], ramt[keep].astype(np.int64)
     say(f"refunds: {len(rsel):,}")
 
-    n_prospects = int(round(PROSPECTS * scale))
+    n_prospects = round(PROSPECTS * scale)
     touches = _build_touches(users, orders, joins, act, n_prospects, _rng(seed, 30))
     say(f"touches: {len(touches.user):,}")
 
