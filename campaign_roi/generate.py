@@ -984,6 +984,7 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
         pq.write_table(table, tmp, compression="zstd", compression_level=3,
                        row_group_size=1 << 20, write_statistics=True,
                        use_dictionary=dict_cols, store_schema=False)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -995,6 +996,7 @@ def _write_text(text: str, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
         f.write(text)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 
