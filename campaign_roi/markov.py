@@ -42,7 +42,13 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from campaign_roi.errors import UserError
-from campaign_roi.path_table import SEPARATOR, normalise_path_table
+from campaign_roi.path_table import (
+    SEPARATOR,
+    Touches,
+    canonical_touches,
+    normalise_path_table,
+    split_paths,
+)
 
 ORGANIC = "organic"
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
@@ -71,43 +77,71 @@ class MarkovResult:
 
 @dataclass(frozen=True)
 class _Chain:
-    channels: list[str]  # sorted; channel code = index + 1
+    channels: list[str]  # channel code c (1-based) is channels[c - 1]
     state_names: list[str]  # transient states 1..n (index 0 is (start))
-    contains: npt.NDArray[np.bool_]  # (n_states + 1, n_channels): state contains channel
-    matrix: sp.csr_matrix  # (n+1, n+3) row-stochastic; col n+1 = (conversion), n+2 = (null)
+    contains: npt.NDArray[np.bool_]  # (n + 1, n_channels): state contains channel
+    matrix: sp.csr_matrix  # (n + 1, n + 3) row-stochastic; col n+1 (conversion), n+2 (null)
 
 
-def _explode_collapsed(table: pl.DataFrame, channels: list[str]) -> tuple[IntArray, IntArray]:
-    """Row index and channel code (1-based) of every touch, consecutive repeats collapsed."""
-    enum = pl.Enum(channels)
-    touches = (
-        table.select(
-            pl.int_range(pl.len(), dtype=pl.Int64).alias("row"), pl.col("path").str.split(SEPARATOR)
-        )
-        .explode("path")
-        .select("row", pl.col("path").cast(enum).to_physical().cast(pl.Int64).alias("code"))
+@dataclass(frozen=True)
+class _Table:
+    """A canonical path table as arrays, with its touches."""
+
+    touches: Touches
+    conversions: FloatArray
+    value: FloatArray
+    nulls: FloatArray
+
+
+def _fast_table(paths: pl.DataFrame) -> _Table | None:
+    """The table as arrays if it is already canonical (else None: normalise it first)."""
+    schema = paths.schema
+    if "path" not in schema or "conversions" not in schema or schema["path"] != pl.String:
+        return None
+    arrays: list[FloatArray] = []
+    for col in ("conversions", "value", "nulls"):
+        if col not in schema:
+            arrays.append(np.zeros(paths.height, dtype=np.float64))
+            continue
+        if not schema[col].is_numeric():
+            return None
+        a = paths.get_column(col).cast(pl.Float64).to_numpy()
+        if a.shape[0] and not (np.isfinite(a).all() and a.min() >= 0.0):
+            return None  # nulls, NaN, inf or negatives: normalise explains
+        arrays.append(a)
+    touches = canonical_touches(paths.get_column("path"))
+    if touches is None:
+        return None
+    return _Table(touches=touches, conversions=arrays[0], value=arrays[1], nulls=arrays[2])
+
+
+def _load(paths: pl.DataFrame) -> _Table:
+    table = _fast_table(paths)
+    if table is not None:
+        return table
+    norm = normalise_path_table(paths)
+    return _Table(
+        touches=split_paths(norm.get_column("path")),
+        conversions=norm.get_column("conversions").to_numpy(),
+        value=norm.get_column("value").to_numpy(),
+        nulls=norm.get_column("nulls").to_numpy(),
     )
-    rows = touches.get_column("row").to_numpy()
-    codes = touches.get_column("code").to_numpy() + 1
-    keep = np.ones(rows.shape[0], dtype=bool)
-    keep[1:] = (rows[1:] != rows[:-1]) | (codes[1:] != codes[:-1])
-    return rows[keep], codes[keep]
 
 
 def _positions(rows: IntArray) -> tuple[IntArray, IntArray]:
     """0-based position of every touch within its path, and that path's length."""
     n = rows.shape[0]
-    starts = (
-        np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]) if n else np.zeros(0, dtype=np.int64)
-    )
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
     lengths = np.diff(np.r_[starts, n])
     return np.arange(n) - np.repeat(starts, lengths), np.repeat(lengths, lengths)
 
 
 def _windows(
     rows: IntArray, codes: IntArray, order: int, base: int
-) -> tuple[IntArray, IntArray, IntArray]:
-    """Order-k states of every path: (state code, row, index of first touch) per window.
+) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """Order-k states of every path: (state code, row, first touch, touch count) per window.
 
     The code of a window of channels (c_1 … c_j), j ≤ k, is the base-``base`` number with
     digits c_1 … c_j padded by zeros to k digits, so integer order = lexicographic order
@@ -115,6 +149,9 @@ def _windows(
     would overflow int64 (very high orders), which keeps that order.
     """
     n = rows.shape[0]
+    if order == 1:
+        ones = np.ones(n, dtype=np.int64)
+        return codes, rows, np.arange(n, dtype=np.int64), ones
     pos, row_len = _positions(rows)
     valid = (pos + order <= row_len) | ((pos == 0) & (row_len < order))
     idx = np.flatnonzero(valid)
@@ -125,84 +162,87 @@ def _windows(
         inside = pos[idx] + j < row_len[idx]
         digit = np.where(inside, codes[np.minimum(idx + j, n - 1)], 0)
         code = code * base + digit
-    return code, rows[idx], idx
+    width = np.minimum(row_len[idx] - pos[idx], order)
+    return code, rows[idx], idx, width
 
 
-def _build_chain(table: pl.DataFrame, order: int) -> _Chain | None:
+def _dense_ids(keys: IntArray) -> tuple[IntArray, IntArray]:
+    """Sorted distinct keys and each key's index among them (a sort-free path when small)."""
+    if keys.shape[0] == 0:
+        return keys, keys
+    top = int(keys.max())
+    if top < 1 << 24:
+        present = np.bincount(keys, minlength=top + 1) > 0
+        distinct = np.flatnonzero(present)
+        lookup = np.cumsum(present) - 1
+        return distinct.astype(np.int64), lookup[keys].astype(np.int64)
+    distinct, inverse = np.unique(keys, return_inverse=True)
+    return distinct.astype(np.int64), inverse.astype(np.int64)
+
+
+def _build_chain(table: _Table, order: int) -> _Chain | None:
     """Transition matrix of the absorbing chain, or None when no journey has a touch."""
-    weights = (table.get_column("conversions") + table.get_column("nulls")).to_numpy()
-    table = table.filter(pl.Series(weights > 0))
-    if table.height == 0:
+    t = table.touches
+    total = table.conversions + table.nulls
+    keep = total[t.row] > 0
+    rows, codes = t.row[keep], t.code[keep]
+    if rows.shape[0] == 0:
         return None
-    channels = _channels_of(table)
-    conv = table.get_column("conversions").to_numpy()
-    nulls = table.get_column("nulls").to_numpy()
-    total = conv + nulls
-    rows, codes = _explode_collapsed(table, channels)
-    state_code, state_row, first_touch = _windows(rows, codes, order, len(channels) + 1)
-    uniq, first_of_state, state_idx = np.unique(state_code, return_index=True, return_inverse=True)
+    # Collapse consecutive repeats of a channel within a path.
+    distinct = np.ones(rows.shape[0], dtype=bool)
+    distinct[1:] = (rows[1:] != rows[:-1]) | (codes[1:] != codes[:-1])
+    rows, codes = rows[distinct], codes[distinct]
+
+    state_code, state_row, first_touch, width = _windows(rows, codes, order, len(t.channels) + 1)
+    uniq, state_idx = _dense_ids(state_code)
     n_states = uniq.shape[0]
-    sid = state_idx.astype(np.int64) + 1  # 0 is (start)
+    sid = state_idx + 1  # 0 is (start)
+    n_cols = n_states + 3
     conv_col, null_col = n_states + 1, n_states + 2
 
-    is_first = np.r_[True, state_row[1:] != state_row[:-1]]
-    is_last = np.r_[state_row[1:] != state_row[:-1], True]
+    new_row = np.ones(state_row.shape[0], dtype=bool)
+    new_row[1:] = state_row[1:] != state_row[:-1]
+    ends_row = np.ones(state_row.shape[0], dtype=bool)
+    ends_row[:-1] = new_row[1:]
+    inner = ~ends_row  # window followed by another window of the same path
+    last_rows = state_row[ends_row]
     src = np.concatenate(
-        [
-            np.zeros(int(is_first.sum()), dtype=np.int64),
-            sid[:-1][~is_last[:-1]],
-            sid[is_last],
-            sid[is_last],
-        ]
+        [np.zeros(int(new_row.sum()), dtype=np.int64), sid[inner], sid[ends_row], sid[ends_row]]
     )
     dst = np.concatenate(
         [
-            sid[is_first],
-            sid[1:][~is_last[:-1]],
-            np.full(int(is_last.sum()), conv_col, dtype=np.int64),
-            np.full(int(is_last.sum()), null_col, dtype=np.int64),
+            sid[new_row],
+            sid[1:][inner[:-1]],
+            np.full(last_rows.shape[0], conv_col, dtype=np.int64),
+            np.full(last_rows.shape[0], null_col, dtype=np.int64),
         ]
     )
-    last_rows = state_row[is_last]
     w = np.concatenate(
         [
-            total[state_row[is_first]],
-            total[state_row[:-1][~is_last[:-1]]],
-            conv[last_rows],
-            nulls[last_rows],
+            total[state_row[new_row]],
+            total[state_row[inner]],
+            table.conversions[last_rows],
+            table.nulls[last_rows],
         ]
     )
-    positive = w > 0
-    counts = sp.coo_matrix(
-        (w[positive], (src[positive], dst[positive])), shape=(n_states + 1, n_states + 3)
-    ).tocsr()
-    counts.sum_duplicates()
+    keys, key_idx = _dense_ids(src * n_cols + dst)
+    sums = np.bincount(key_idx, weights=w, minlength=keys.shape[0])
+    nz = sums > 0
+    counts = sp.csr_matrix((sums[nz], (keys[nz] // n_cols, keys[nz] % n_cols)), shape=(n_states + 1, n_cols))
     out = np.asarray(counts.sum(axis=1)).ravel()
     matrix = sp.csr_matrix(sp.diags(1.0 / out) @ counts)
 
-    # Which channels each state contains, and its display name.
-    pos, row_len = _positions(rows)
-    row_end = np.arange(rows.shape[0]) - pos + row_len  # one past the last touch of the row
-    contains = np.zeros((n_states + 1, len(channels)), dtype=bool)
+    # Which channels each state contains, and its display name (one representative each).
+    rep = np.empty(n_states, dtype=np.int64)
+    rep[state_idx[::-1]] = np.arange(state_idx.shape[0] - 1, -1, -1, dtype=np.int64)
+    contains = np.zeros((n_states + 1, len(t.channels)), dtype=bool)
     names: list[str] = []
-    for s in range(n_states):
-        i = int(first_touch[first_of_state[s]])
-        members = codes[i : min(i + order, int(row_end[i]))]
+    for s, r in enumerate(rep.tolist()):
+        i = int(first_touch[r])
+        members = codes[i : i + int(width[r])]
         contains[s + 1, members - 1] = True
-        names.append(SEPARATOR.join(channels[c - 1] for c in members))
-    return _Chain(channels=channels, state_names=names, contains=contains, matrix=matrix)
-
-
-def _channels_of(table: pl.DataFrame) -> list[str]:
-    """Sorted distinct channel names of a normalised path table."""
-    return (
-        table.select(pl.col("path").str.split(SEPARATOR).explode().alias("c"))
-        .filter(pl.col("c").is_not_null() & (pl.col("c") != ""))
-        .unique()
-        .sort("c")
-        .get_column("c")
-        .to_list()
-    )
+        names.append(SEPARATOR.join(t.channels[c - 1] for c in members.tolist()))
+    return _Chain(channels=t.channels, state_names=names, contains=contains, matrix=matrix)
 
 
 def _conversion_probability(chain: _Chain, keep: npt.NDArray[np.bool_]) -> float:
@@ -234,42 +274,40 @@ def removal_effects(chain: _Chain) -> tuple[float, FloatArray]:
 def markov_attribution(paths: pl.DataFrame, order: int = 1) -> MarkovResult:
     """Markov removal-effect attribution of a §4.1 path table (exact linear algebra).
 
-    ``paths``: ``path``, ``conversions`` (and optional ``value``, ``nulls``), any form
-    :func:`campaign_roi.path_table.normalise_path_table` accepts. ``order`` ≥ 1.
+    ``paths``: ``path``, ``conversions`` (and optional ``value``, ``nulls``) in any form
+    :func:`campaign_roi.path_table.normalise_path_table` accepts; a table already in
+    canonical form (as that function returns it) skips the normalisation. ``order`` ≥ 1.
     Credited conversions and value sum to the table's totals whenever there is
     anything to credit; no NaN, no negative credit.
     """
     if not isinstance(order, int) or isinstance(order, bool) or order < 1:
         raise UserError(f"--order must be a whole number ≥ 1 (got {order!r})")
-    table = normalise_path_table(paths)
-    empty = table.filter(pl.col("path") == "")
-    table = table.filter(pl.col("path") != "")
-    all_channels = _channels_of(table)
-
+    table = _load(paths)
+    t = table.touches
     chain = _build_chain(table, order)
     if chain is None:
-        p_conv, effects, chain_channels = 0.0, np.zeros(0), list[str]()
+        p_conv, effects = 0.0, np.zeros(len(t.channels))
         transitions = pl.DataFrame(
             schema={"from_state": pl.String, "to_state": pl.String, "probability": pl.Float64}
         )
     else:
         p_conv, effects = removal_effects(chain)
-        chain_channels = chain.channels
         transitions = _transitions_frame(chain)
 
-    re_map = dict(zip(chain_channels, effects.tolist(), strict=True))
-    re_all = np.array([re_map.get(c, 0.0) for c in all_channels], dtype=np.float64)
-    total_conv = float(table.get_column("conversions").sum())
-    total_value = float(table.get_column("value").sum())
-    credit_conv, credit_value = _split(table, all_channels, re_all, total_conv, total_value)
-
+    has_touch = np.zeros(t.n_rows, dtype=bool)
+    has_touch[t.row] = True
+    total_conv = float(table.conversions[has_touch].sum())
+    total_value = float(table.value[has_touch].sum())
+    credit_conv, credit_value = _split(table, effects, total_conv, total_value)
     credits = pl.DataFrame(
-        {"channel": all_channels, "conversions": credit_conv, "value": credit_value},
+        {"channel": t.channels, "conversions": credit_conv, "value": credit_value},
         schema={"channel": pl.String, "conversions": pl.Float64, "value": pl.Float64},
     )
-    credits = add_organic(credits, empty)
+    organic_conv = float(table.conversions[~has_touch].sum())
+    organic_value = float(table.value[~has_touch].sum())
+    credits = add_organic(credits, organic_conv, organic_value)
     removal = pl.DataFrame(
-        {"channel": all_channels, "removal_effect": re_all},
+        {"channel": t.channels, "removal_effect": effects},
         schema={"channel": pl.String, "removal_effect": pl.Float64},
     )
     return MarkovResult(
@@ -281,14 +319,10 @@ def markov_attribution(paths: pl.DataFrame, order: int = 1) -> MarkovResult:
 
 
 def _split(
-    table: pl.DataFrame,
-    channels: list[str],
-    effects: FloatArray,
-    total_conv: float,
-    total_value: float,
+    table: _Table, effects: FloatArray, total_conv: float, total_value: float
 ) -> tuple[FloatArray, FloatArray]:
     """Split totals over channels in proportion to ``effects``; last-touch fallback if ΣRE = 0."""
-    n = len(channels)
+    n = len(table.touches.channels)
     s = float(effects.sum())
     if s > 0.0:
         share = effects / s
@@ -297,43 +331,30 @@ def _split(
         return np.zeros(n), np.zeros(n)
     # Unreachable for exact data (P(conversion) > 0 ⇒ some RE > 0); value on paths that
     # never convert lands here. Credit each path's conversions and value to its last touch.
-    last = table.select(
-        pl.col("path")
-        .str.split(SEPARATOR)
-        .list.last()
-        .cast(pl.Enum(channels))
-        .to_physical()
-        .cast(pl.Int64),
-        "conversions",
-        "value",
-    )
-    idx = last.get_column("path").to_numpy()
-    conv = np.bincount(idx, weights=last.get_column("conversions").to_numpy(), minlength=n)
-    value = np.bincount(idx, weights=last.get_column("value").to_numpy(), minlength=n)
+    row, code = table.touches.row, table.touches.code
+    is_last = np.ones(row.shape[0], dtype=bool)
+    is_last[:-1] = row[1:] != row[:-1]
+    last_row, last_code = row[is_last], code[is_last] - 1
+    conv = np.bincount(last_code, weights=table.conversions[last_row], minlength=n)
+    value = np.bincount(last_code, weights=table.value[last_row], minlength=n)
     return conv.astype(np.float64), value.astype(np.float64)
 
 
-def add_organic(credits: pl.DataFrame, empty_paths: pl.DataFrame) -> pl.DataFrame:
-    """Add conversions/value of empty paths (no touch) to channel ``organic``; sort by channel."""
-    conv = float(empty_paths.get_column("conversions").sum()) if empty_paths.height else 0.0
-    value = float(empty_paths.get_column("value").sum()) if empty_paths.height else 0.0
-    if conv or value:
+def add_organic(credits: pl.DataFrame, conversions: float, value: float) -> pl.DataFrame:
+    """Add conversions/value without any touch to channel ``organic``; sort by channel."""
+    if conversions or value:
         if ORGANIC in credits.get_column("channel").to_list():
+            is_organic = pl.col("channel") == ORGANIC
             credits = credits.with_columns(
-                pl.when(pl.col("channel") == ORGANIC)
-                .then(pl.col("conversions") + conv)
-                .otherwise("conversions"),
-                pl.when(pl.col("channel") == ORGANIC)
-                .then(pl.col("value") + value)
-                .otherwise("value"),
+                pl.when(is_organic).then(pl.col("conversions") + conversions).otherwise("conversions"),
+                pl.when(is_organic).then(pl.col("value") + value).otherwise("value"),
             )
         else:
-            credits = pl.concat(
-                [
-                    credits,
-                    pl.DataFrame({"channel": [ORGANIC], "conversions": [conv], "value": [value]}),
-                ]
+            extra = pl.DataFrame(
+                {"channel": [ORGANIC], "conversions": [conversions], "value": [value]},
+                schema=credits.schema,
             )
+            credits = pl.concat([credits, extra])
     return credits.sort("channel")
 
 

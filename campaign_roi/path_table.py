@@ -20,9 +20,13 @@ them wholly to ``organic`` (SPEC §4).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
+import pyarrow as pa
 
 from campaign_roi.errors import DataError
 
@@ -72,16 +76,14 @@ def read_path_table(path: str | Path) -> pl.DataFrame:
     name = str(file)
     if not file.is_file():
         raise DataError(
-            f"{name}: path table file not found; "
-            f"fix: give an existing CSV or Parquet file to --paths"
+            f"{name}: path table file not found; fix: give an existing CSV or Parquet file to --paths"
         )
     try:
         with file.open("rb") as fh:
             head = fh.read(4)
     except OSError as exc:
         raise DataError(
-            f"{name}: cannot read the path table ({exc.strerror}); "
-            f"fix: check the file's permissions"
+            f"{name}: cannot read the path table ({exc.strerror}); fix: check the file's permissions"
         ) from exc
     if file.suffix.lower() in (".parquet", ".pq") or head == _PARQUET_MAGIC:
         raw = _read_parquet(file, name)
@@ -110,8 +112,7 @@ def _read_csv(file: Path, name: str) -> pl.DataFrame:
         ) from exc
     except OSError as exc:
         raise DataError(
-            f"{name}: cannot read the path table ({exc.strerror}); "
-            f"fix: check the file's permissions"
+            f"{name}: cannot read the path table ({exc.strerror}); fix: check the file's permissions"
         ) from exc
     if not header.strip():
         raise DataError(
@@ -184,8 +185,7 @@ def _numeric(df: pl.DataFrame, col: str, canon: str, source: str, required: bool
         missing_mask = pl.col(col).is_null()
     else:
         raise DataError(
-            f"{source}: column '{col}' has type {dtype}, not a number; "
-            f"fix: store {canon} as numbers"
+            f"{source}: column '{col}' has type {dtype}, not a number; fix: store {canon} as numbers"
         )
     checks = df.select(
         bad=bad_mask.sum(),
@@ -244,16 +244,13 @@ def normalise_path_table(
     cols = _resolve_columns(df, source)
     if df.height == 0 and not allow_empty:
         raise DataError(
-            f"{source}: the path table has no rows; "
-            f"fix: give at least one path with its conversions"
+            f"{source}: the path table has no rows; fix: give at least one path with its conversions"
         )
     path_col = cols["path"]
     assert path_col is not None
     if df.schema[path_col] != pl.String:
         if df.schema[path_col] == pl.Null:
-            raise DataError(
-                f"{source}: column '{path_col}' is empty; fix: write the channels of each path"
-            )
+            raise DataError(f"{source}: column '{path_col}' is empty; fix: write the channels of each path")
         df = df.with_columns(pl.col(path_col).cast(pl.String))
     null_paths = df.select(pl.col(path_col).is_null().sum()).item()
     if null_paths:
@@ -273,9 +270,7 @@ def normalise_path_table(
     has_gt = table.select(pl.col("path").str.contains(">", literal=True).any()).item()
     sep = ">" if has_gt else ";"
     channels = (
-        table.select(
-            pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"), pl.col("path").str.split(sep)
-        )
+        table.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"), pl.col("path").str.split(sep))
         .explode("path")
         .with_columns(pl.col("path").str.strip_chars())
         .filter(pl.col("path").is_not_null() & (pl.col("path") != ""))
@@ -304,3 +299,145 @@ def write_path_table(df: pl.DataFrame, path: str | Path) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@dataclass(frozen=True)
+class Touches:
+    """The touches of a path table, one entry per channel occurrence, in path order.
+
+    ``row``: row index in the table (non-decreasing); ``code``: 1-based index into
+    ``channels`` (sorted distinct names); rows with an empty path have no entry.
+    """
+
+    channels: list[str]
+    row: npt.NDArray[np.int64]
+    code: npt.NDArray[np.int64]
+    n_rows: int
+
+
+# _MASKS[v] keeps the lowest v bytes of a little-endian uint64 (v = 0..8).
+_MASKS = np.array([(1 << (8 * v)) - 1 for v in range(9)], dtype=np.uint64)
+_MAX_WORDS = 8  # fast path for channel names up to 64 bytes
+
+
+def split_paths(paths: pl.Series) -> Touches:
+    """Split canonical path strings (``a > b > c``) into touches.
+
+    Fast byte-level tokeniser with an exact check (each channel name is compared in
+    full, 8 bytes at a time); names longer than 64 bytes or the never-seen case of a
+    hash collision use the plain Polars split. ``paths`` must be canonical (as
+    :func:`normalise_path_table` writes them); use :func:`canonical_touches` otherwise.
+    """
+    touches = _split_bytes(paths, check_canonical=False)
+    return touches if touches is not None else _split_polars(paths)
+
+
+def canonical_touches(paths: pl.Series) -> Touches | None:
+    """Like :func:`split_paths`, but None when ``paths`` is not in canonical form.
+
+    Not canonical: a ``>`` without one space on each side, an empty channel name, a
+    name with leading or trailing whitespace, or (when no path has a ``>``) a ``;``
+    inside a name. Such a table must go through :func:`normalise_path_table` first.
+    """
+    if paths.dtype != pl.String or paths.null_count():
+        return None
+    return _split_bytes(paths, check_canonical=True)
+
+
+def _split_polars(paths: pl.Series) -> Touches:
+    lists = paths.str.split(SEPARATOR)
+    tokens = pl.DataFrame({"row": pl.int_range(len(paths), eager=True, dtype=pl.Int64), "c": lists})
+    tokens = tokens.explode("c").filter(pl.col("c").is_not_null() & (pl.col("c") != ""))
+    channels = tokens.get_column("c").unique().sort().to_list()
+    code = tokens.get_column("c").cast(pl.Enum(channels)).to_physical().cast(pl.Int64).to_numpy()
+    return Touches(
+        channels=channels,
+        row=tokens.get_column("row").to_numpy(),
+        code=code + 1,
+        n_rows=len(paths),
+    )
+
+
+def _split_bytes(paths: pl.Series, check_canonical: bool) -> Touches | None:
+    """Byte-level split on the Arrow buffer of ``paths``; None if a check fails."""
+    arr = paths.to_arrow()
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.type != pa.large_string():
+        arr = arr.cast(pa.large_string())
+    n = len(arr)
+    if arr.null_count:
+        return None
+    buffers = arr.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
+    lo, hi = (int(offsets[0]), int(offsets[-1])) if n else (0, 0)
+    raw = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
+    data = raw[lo:hi]
+    offsets = offsets - lo
+    lengths = np.diff(offsets)
+    gt = np.flatnonzero(data == ord(">"))
+    per_row = np.diff(np.searchsorted(gt, offsets))
+    ntok = per_row + (lengths > 0)
+    total = int(ntok.sum())
+    row = np.repeat(np.arange(n, dtype=np.int64), ntok)
+    nonempty = ntok > 0
+    ends_cum = np.cumsum(ntok)
+    first_idx = (ends_cum - ntok)[nonempty]
+    # The touch after separator i has index i + (non-empty rows up to the separator's row).
+    after_gt = np.arange(gt.shape[0], dtype=np.int64) + np.repeat(
+        np.cumsum(nonempty, dtype=np.int64), per_row
+    )
+    starts = np.empty(total, dtype=np.int64)
+    starts[first_idx] = offsets[:-1][nonempty]
+    starts[after_gt] = gt + 2
+    ends = np.empty(total, dtype=np.int64)
+    ends[ends_cum[nonempty] - 1] = offsets[1:][nonempty]
+    ends[after_gt - 1] = gt - 1
+    padded = np.concatenate([data, np.zeros(8, dtype=np.uint8)])
+    size = ends - starts
+    if gt.shape[0] and (np.any(padded[gt - 1] != 32) or np.any(padded[gt + 1] != 32)):
+        return None if check_canonical else _split_polars(paths)
+    if total == 0:
+        return Touches(channels=[], row=row, code=np.zeros(0, dtype=np.int64), n_rows=n)
+    if int(size.min()) < 1:
+        return None if check_canonical else _split_polars(paths)
+    n_words = (int(size.max()) + 7) // 8
+    if n_words > _MAX_WORDS:
+        return _split_polars(paths) if not check_canonical else _checked(_split_polars(paths), gt)
+    # Every byte of a name lies in one of its n_words masked 8-byte words: (size, words)
+    # is an exact key. A 64-bit mix of it groups the touches; the grouping is then
+    # verified word by word, so a hash collision cannot go unnoticed.
+    view = np.ndarray(shape=(data.shape[0],), dtype="<u8", buffer=padded.data, strides=(1,))
+    last_byte = max(data.shape[0] - 1, 0)
+    su = size.astype(np.uint64)
+    mix = su * np.uint64(0x9E3779B97F4A7C15)
+    words = []
+    for j in range(n_words):
+        valid = np.clip(size - 8 * j, 0, 8)
+        word = view[np.minimum(starts + 8 * j, last_byte)] & _MASKS[valid]
+        words.append(word)
+        mix = (mix ^ word) * np.uint64(0xBF58476D1CE4E5B9)
+        mix ^= mix >> np.uint64(31)
+    distinct = pl.Series(mix, dtype=pl.UInt64).unique().sort().to_numpy()
+    group = np.searchsorted(distinct, mix).astype(np.int64)
+    rep = np.empty(distinct.shape[0], dtype=np.int64)
+    rep[group[::-1]] = np.arange(total - 1, -1, -1, dtype=np.int64)  # first touch of each group
+    owner = rep[group]
+    if not np.array_equal(size, size[owner]) or not all(np.array_equal(w, w[owner]) for w in words):
+        return _split_polars(paths)
+    names = [bytes(data[starts[r] : ends[r]]).decode("utf-8") for r in rep.tolist()]
+    order = sorted(range(len(names)), key=names.__getitem__)
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[order] = np.arange(len(names), dtype=np.int64)
+    touches = Touches(channels=[names[i] for i in order], row=row, code=rank[group] + 1, n_rows=n)
+    return _checked(touches, gt) if check_canonical else touches
+
+
+def _checked(touches: Touches, gt: npt.NDArray[np.int64]) -> Touches | None:
+    """None if a channel name is not canonical (padded, or ';'-separated table)."""
+    for name in touches.channels:
+        if name != name.strip() or not name:
+            return None
+        if gt.shape[0] == 0 and ";" in name:
+            return None
+    return touches
