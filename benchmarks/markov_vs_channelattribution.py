@@ -91,7 +91,7 @@ def run_channelattribution(
     table: pl.DataFrame, order: int, max_step: int | None, **kwargs: Any
 ) -> tuple[float, dict[str, float]]:
     """Time CA's markov_model; return (seconds, removal effect per channel)."""
-    import ChannelAttribution as ca  # noqa: N813 - the package's own name
+    import ChannelAttribution as ca
 
     data = table.with_columns(
         pl.col("conversions").cast(pl.Int64).alias("total_conversions"),
@@ -139,7 +139,7 @@ def main() -> int:
     )
 
     try:
-        import ChannelAttribution  # noqa: F401, N813
+        import ChannelAttribution  # noqa: F401
     except Exception as exc:  # report exactly why, then still time our side
         print(f"ChannelAttribution unavailable: {type(exc).__name__}: {exc}")
         ca_ok = False

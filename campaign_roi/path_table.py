@@ -125,11 +125,15 @@ def _read_csv(file: Path, name: str) -> pl.DataFrame:
             file,
             separator=separator,
             infer_schema=False,  # every column as text; counts are checked in normalise
-            encoding="utf8-lossy",
+            encoding="utf8",
             empty_string_is_null=False,
             truncate_ragged_lines=False,
         )
     except Exception as exc:
+        if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
+            raise DataError(
+                f"{name}: not a UTF-8 text file; fix: save the path table as UTF-8 CSV or as Parquet"
+            ) from exc
         raise DataError(
             f"{name}: cannot parse the CSV path table "
             f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
