@@ -120,7 +120,7 @@ def test_unreadable_files(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not a readable Parquet file"):
         read_path_table(bad)
     latin = tmp_path / "latin.csv"
-    latin.write_bytes("path,conversions\n".encode() + "caf\xe9,1\n".encode("latin-1"))
+    latin.write_bytes(b"path,conversions\n" + "caf\xe9,1\n".encode("latin-1"))
     with pytest.raises(DataError, match="not a UTF-8 text file"):
         read_path_table(latin)
     big = tmp_path / "late_latin.csv"  # the bad byte only after the first read buffer
