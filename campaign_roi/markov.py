@@ -173,25 +173,27 @@ def _dense_ids(keys: IntArray) -> tuple[IntArray, IntArray]:
     top = int(keys.max())
     if top < 1 << 24:
         present = np.bincount(keys, minlength=top + 1) > 0
-        distinct = np.flatnonzero(present)
-        lookup = np.cumsum(present) - 1
-        return distinct.astype(np.int64), lookup[keys].astype(np.int64)
+        lookup = np.cumsum(present, dtype=np.int64) - 1
+        return np.flatnonzero(present), lookup[keys]
     distinct, inverse = np.unique(keys, return_inverse=True)
-    return distinct.astype(np.int64), inverse.astype(np.int64)
+    return distinct.astype(np.int64, copy=False), inverse.astype(np.int64, copy=False)
 
 
 def _build_chain(table: _Table, order: int) -> _Chain | None:
     """Transition matrix of the absorbing chain, or None when no journey has a touch."""
     t = table.touches
     total = table.conversions + table.nulls
-    keep = total[t.row] > 0
-    rows, codes = t.row[keep], t.code[keep]
+    rows, codes = t.row, t.code
+    if not (total > 0).all():
+        keep = total[rows] > 0
+        rows, codes = rows[keep], codes[keep]
     if rows.shape[0] == 0:
         return None
     # Collapse consecutive repeats of a channel within a path.
     distinct = np.ones(rows.shape[0], dtype=bool)
     distinct[1:] = (rows[1:] != rows[:-1]) | (codes[1:] != codes[:-1])
-    rows, codes = rows[distinct], codes[distinct]
+    if not distinct.all():
+        rows, codes = rows[distinct], codes[distinct]
 
     state_code, state_row, first_touch, width = _windows(rows, codes, order, len(t.channels) + 1)
     uniq, state_idx = _dense_ids(state_code)
@@ -200,35 +202,33 @@ def _build_chain(table: _Table, order: int) -> _Chain | None:
     n_cols = n_states + 3
     conv_col, null_col = n_states + 1, n_states + 2
 
-    new_row = np.ones(state_row.shape[0], dtype=bool)
-    new_row[1:] = state_row[1:] != state_row[:-1]
-    ends_row = np.ones(state_row.shape[0], dtype=bool)
-    ends_row[:-1] = new_row[1:]
-    inner = ~ends_row  # window followed by another window of the same path
-    last_rows = state_row[ends_row]
-    src = np.concatenate(
-        [np.zeros(int(new_row.sum()), dtype=np.int64), sid[inner], sid[ends_row], sid[ends_row]]
-    )
-    dst = np.concatenate(
-        [
-            sid[new_row],
-            sid[1:][inner[:-1]],
-            np.full(last_rows.shape[0], conv_col, dtype=np.int64),
-            np.full(last_rows.shape[0], null_col, dtype=np.int64),
-        ]
-    )
-    w = np.concatenate(
-        [
-            total[state_row[new_row]],
-            total[state_row[inner]],
-            table.conversions[last_rows],
-            table.nulls[last_rows],
-        ]
-    )
-    keys, key_idx = _dense_ids(src * n_cols + dst)
-    sums = np.bincount(key_idx, weights=w, minlength=keys.shape[0])
-    nz = sums > 0
-    counts = sp.csr_matrix((sums[nz], (keys[nz] // n_cols, keys[nz] % n_cols)), shape=(n_states + 1, n_cols))
+    # Edges per window i: (start)→s_i if it opens its path; s_i→s_{i+1} inside a path;
+    # s_i→(conversion) and s_i→(null) if it closes its path. Key = from · n_cols + to.
+    opens = np.ones(state_row.shape[0], dtype=bool)
+    opens[1:] = state_row[1:] != state_row[:-1]
+    closes = np.ones(state_row.shape[0], dtype=bool)
+    closes[:-1] = opens[1:]
+    nxt = np.empty_like(sid)
+    nxt[:-1] = sid[1:]
+    nxt[closes] = conv_col
+    weight = total[state_row]
+    end_rows = state_row[closes]
+    weight[closes] = table.conversions[end_rows]
+    key_sets = [sid * n_cols + nxt, sid[closes] * n_cols + null_col, sid[opens]]
+    weight_sets = [weight, table.nulls[end_rows], total[state_row[opens]]]
+    size = (n_states + 1) * n_cols
+    if size <= 1 << 22:
+        sums = np.zeros(size, dtype=np.float64)
+        for k, w in zip(key_sets, weight_sets, strict=True):
+            sums += np.bincount(k, weights=w, minlength=size)
+        keys = np.flatnonzero(sums > 0)
+        values = sums[keys]
+    else:
+        all_keys, key_idx = _dense_ids(np.concatenate(key_sets))
+        sums = np.bincount(key_idx, weights=np.concatenate(weight_sets), minlength=all_keys.shape[0])
+        nz = sums > 0
+        keys, values = all_keys[nz], sums[nz]
+    counts = sp.csr_matrix((values, (keys // n_cols, keys % n_cols)), shape=(n_states + 1, n_cols))
     out = np.asarray(counts.sum(axis=1)).ravel()
     matrix = sp.csr_matrix(sp.diags(1.0 / out) @ counts)
 

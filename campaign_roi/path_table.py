@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from campaign_roi.errors import DataError
 
@@ -319,18 +320,12 @@ class Touches:
     n_rows: int
 
 
-# _MASKS[v] keeps the lowest v bytes of a little-endian uint64 (v = 0..8).
-_MASKS = np.array([(1 << (8 * v)) - 1 for v in range(9)], dtype=np.uint64)
-_MAX_WORDS = 8  # fast path for channel names up to 64 bytes
-
-
 def split_paths(paths: pl.Series) -> Touches:
     """Split canonical path strings (``a > b > c``) into touches.
 
-    Fast byte-level tokeniser with an exact check (each channel name is compared in
-    full, 8 bytes at a time); names longer than 64 bytes or the never-seen case of a
-    hash collision use the plain Polars split. ``paths`` must be canonical (as
-    :func:`normalise_path_table` writes them); use :func:`canonical_touches` otherwise.
+    Byte-level and exact (see :func:`_split_bytes`); falls back to a plain Polars split
+    if a path is not in canonical form. ``paths`` should be canonical (as
+    :func:`normalise_path_table` writes them); use :func:`canonical_touches` to check.
     """
     touches = _split_bytes(paths, check_canonical=False)
     return touches if touches is not None else _split_polars(paths)
@@ -363,7 +358,14 @@ def _split_polars(paths: pl.Series) -> Touches:
 
 
 def _split_bytes(paths: pl.Series, check_canonical: bool) -> Touches | None:
-    """Byte-level split on the Arrow buffer of ``paths``; None if a check fails."""
+    """Split on the Arrow buffer of ``paths`` without copying it; None if not canonical.
+
+    Every byte of a non-empty path belongs to exactly one touch if each touch runs from
+    its start to the next touch's start: ``name > `` for all but the last touch of a
+    path, ``name`` for the last. Those byte ranges are viewed as one Arrow string array
+    over the original buffer and dictionary-encoded (exact); dropping the ``" > "``
+    suffix from the few dictionary entries gives the channel names.
+    """
     arr = paths.to_arrow()
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
@@ -375,73 +377,39 @@ def _split_bytes(paths: pl.Series, check_canonical: bool) -> Touches | None:
     buffers = arr.buffers()
     offsets = np.frombuffer(buffers[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
     lo, hi = (int(offsets[0]), int(offsets[-1])) if n else (0, 0)
-    raw = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
+    if hi == lo:
+        empty = np.zeros(0, dtype=np.int64)
+        return Touches(channels=[], row=empty, code=empty, n_rows=n)
+    raw = np.frombuffer(buffers[2], dtype=np.uint8)
     data = raw[lo:hi]
-    offsets = offsets - lo
-    lengths = np.diff(offsets)
     gt = np.flatnonzero(data == ord(">"))
-    per_row = np.diff(np.searchsorted(gt, offsets))
-    ntok = per_row + (lengths > 0)
-    total = int(ntok.sum())
+    after = np.zeros(1, dtype=np.uint8)
+    if gt.shape[0] and (
+        gt[0] == 0
+        or np.any(data[gt - 1] != ord(" "))
+        or np.any(np.concatenate([data, after])[gt + 1] != ord(" "))
+    ):
+        return None if check_canonical else _split_polars(paths)
+    local = offsets - lo
+    nonempty = local[1:] > local[:-1]
+    ntok = np.diff(np.searchsorted(gt, local)) + nonempty
     row = np.repeat(np.arange(n, dtype=np.int64), ntok)
-    nonempty = ntok > 0
-    ends_cum = np.cumsum(ntok)
-    first_idx = (ends_cum - ntok)[nonempty]
-    # The touch after separator i has index i + (non-empty rows up to the separator's row).
-    after_gt = np.arange(gt.shape[0], dtype=np.int64) + np.repeat(
-        np.cumsum(nonempty, dtype=np.int64), per_row
+    # Row starts and separator ends are two sorted runs: a stable sort merges them.
+    starts = np.sort(np.concatenate([local[:-1][nonempty], gt + 2]), kind="stable")
+    token_offsets = np.concatenate([starts, local[-1:]]) + lo
+    tokens = pa.LargeStringArray.from_buffers(
+        starts.shape[0], pa.py_buffer(token_offsets.astype(np.int64)), buffers[2]
     )
-    starts = np.empty(total, dtype=np.int64)
-    starts[first_idx] = offsets[:-1][nonempty]
-    starts[after_gt] = gt + 2
-    ends = np.empty(total, dtype=np.int64)
-    ends[ends_cum[nonempty] - 1] = offsets[1:][nonempty]
-    ends[after_gt - 1] = gt - 1
-    padded = np.concatenate([data, np.zeros(8, dtype=np.uint8)])
-    size = ends - starts
-    if gt.shape[0] and (np.any(padded[gt - 1] != 32) or np.any(padded[gt + 1] != 32)):
-        return None if check_canonical else _split_polars(paths)
-    if total == 0:
-        return Touches(channels=[], row=row, code=np.zeros(0, dtype=np.int64), n_rows=n)
-    if int(size.min()) < 1:
-        return None if check_canonical else _split_polars(paths)
-    n_words = (int(size.max()) + 7) // 8
-    if n_words > _MAX_WORDS:
-        return _split_polars(paths) if not check_canonical else _checked(_split_polars(paths), gt)
-    # Every byte of a name lies in one of its n_words masked 8-byte words: (size, words)
-    # is an exact key. A 64-bit mix of it groups the touches; the grouping is then
-    # verified word by word, so a hash collision cannot go unnoticed.
-    view = np.ndarray(shape=(data.shape[0],), dtype="<u8", buffer=padded.data, strides=(1,))
-    last_byte = max(data.shape[0] - 1, 0)
-    su = size.astype(np.uint64)
-    mix = su * np.uint64(0x9E3779B97F4A7C15)
-    words = []
-    for j in range(n_words):
-        valid = np.clip(size - 8 * j, 0, 8)
-        word = view[np.minimum(starts + 8 * j, last_byte)] & _MASKS[valid]
-        words.append(word)
-        mix = (mix ^ word) * np.uint64(0xBF58476D1CE4E5B9)
-        mix ^= mix >> np.uint64(31)
-    distinct = pl.Series(mix, dtype=pl.UInt64).unique().sort().to_numpy()
-    group = np.searchsorted(distinct, mix).astype(np.int64)
-    rep = np.empty(distinct.shape[0], dtype=np.int64)
-    rep[group[::-1]] = np.arange(total - 1, -1, -1, dtype=np.int64)  # first touch of each group
-    owner = rep[group]
-    if not np.array_equal(size, size[owner]) or not all(np.array_equal(w, w[owner]) for w in words):
-        return _split_polars(paths)
-    names = [bytes(data[starts[r] : ends[r]]).decode("utf-8") for r in rep.tolist()]
-    order = sorted(range(len(names)), key=names.__getitem__)
-    rank = np.empty(len(names), dtype=np.int64)
-    rank[order] = np.arange(len(names), dtype=np.int64)
-    touches = Touches(channels=[names[i] for i in order], row=row, code=rank[group] + 1, n_rows=n)
-    return _checked(touches, gt) if check_canonical else touches
-
-
-def _checked(touches: Touches, gt: npt.NDArray[np.int64]) -> Touches | None:
-    """None if a channel name is not canonical (padded, or ';'-separated table)."""
-    for name in touches.channels:
-        if name != name.strip() or not name:
+    encoded = pc.dictionary_encode(tokens)
+    entries: list[str] = encoded.dictionary.to_pylist()
+    names = [e[: -len(SEPARATOR)] if e.endswith(SEPARATOR) else e for e in entries]
+    for name in names:
+        if not name or ">" in name or name != name.strip():
+            return None if check_canonical else _split_polars(paths)
+        if check_canonical and gt.shape[0] == 0 and ";" in name:
             return None
-        if gt.shape[0] == 0 and ";" in name:
-            return None
-    return touches
+    channels = sorted(set(names))
+    rank = {name: i + 1 for i, name in enumerate(channels)}
+    lookup = np.array([rank[name] for name in names], dtype=np.int64)
+    index = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    return Touches(channels=channels, row=row, code=lookup[index], n_rows=n)
