@@ -166,17 +166,22 @@ def _windows(
     return code, rows[idx], idx, width
 
 
-def _dense_ids(keys: IntArray) -> tuple[IntArray, IntArray]:
-    """Sorted distinct keys and each key's index among them (a sort-free path when small)."""
+def _dense_ids(keys: IntArray, first: int = 0) -> tuple[IntArray, IntArray]:
+    """Sorted distinct keys and each key's index among them, counting from ``first``.
+
+    Sort-free (a presence table) when the keys are small.
+    """
     if keys.shape[0] == 0:
         return keys, keys
     top = int(keys.max())
     if top < 1 << 24:
         present = np.bincount(keys, minlength=top + 1) > 0
-        lookup = np.cumsum(present, dtype=np.int64) - 1
+        lookup = np.cumsum(present, dtype=np.int64)
+        if first != 1:
+            lookup += first - 1
         return np.flatnonzero(present), lookup[keys]
     distinct, inverse = np.unique(keys, return_inverse=True)
-    return distinct.astype(np.int64, copy=False), inverse.astype(np.int64, copy=False)
+    return distinct.astype(np.int64, copy=False), inverse.astype(np.int64) + first
 
 
 def _build_chain(table: _Table, order: int) -> _Chain | None:
@@ -190,22 +195,24 @@ def _build_chain(table: _Table, order: int) -> _Chain | None:
     if rows.shape[0] == 0:
         return None
     # Collapse consecutive repeats of a channel within a path.
-    distinct = np.ones(rows.shape[0], dtype=bool)
-    distinct[1:] = (rows[1:] != rows[:-1]) | (codes[1:] != codes[:-1])
+    opens = np.ones(rows.shape[0], dtype=bool)  # first touch of its path
+    opens[1:] = rows[1:] != rows[:-1]
+    distinct = opens.copy()
+    distinct[1:] |= codes[1:] != codes[:-1]
     if not distinct.all():
-        rows, codes = rows[distinct], codes[distinct]
+        rows, codes, opens = rows[distinct], codes[distinct], opens[distinct]
 
     state_code, state_row, first_touch, width = _windows(rows, codes, order, len(t.channels) + 1)
-    uniq, state_idx = _dense_ids(state_code)
+    uniq, sid = _dense_ids(state_code, first=1)  # state ids 1..n; 0 is (start)
     n_states = uniq.shape[0]
-    sid = state_idx + 1  # 0 is (start)
     n_cols = n_states + 3
     conv_col, null_col = n_states + 1, n_states + 2
 
     # Edges per window i: (start)→s_i if it opens its path; s_i→s_{i+1} inside a path;
     # s_i→(conversion) and s_i→(null) if it closes its path. Key = from · n_cols + to.
-    opens = np.ones(state_row.shape[0], dtype=bool)
-    opens[1:] = state_row[1:] != state_row[:-1]
+    if order > 1:
+        opens = np.ones(state_row.shape[0], dtype=bool)
+        opens[1:] = state_row[1:] != state_row[:-1]
     closes = np.ones(state_row.shape[0], dtype=bool)
     closes[:-1] = opens[1:]
     nxt = np.empty_like(sid)
@@ -229,19 +236,28 @@ def _build_chain(table: _Table, order: int) -> _Chain | None:
         nz = sums > 0
         keys, values = all_keys[nz], sums[nz]
     counts = sp.csr_matrix((values, (keys // n_cols, keys % n_cols)), shape=(n_states + 1, n_cols))
+    counts.sort_indices()
     out = np.asarray(counts.sum(axis=1)).ravel()
-    matrix = sp.csr_matrix(sp.diags(1.0 / out) @ counts)
+    # Divide each count by its row total (not × 1/total: that overflows for subnormals).
+    matrix = sp.csr_matrix(
+        (counts.data / np.repeat(out, np.diff(counts.indptr)), counts.indices, counts.indptr),
+        shape=counts.shape,
+    )
 
     # Which channels each state contains, and its display name (one representative each).
-    rep = np.empty(n_states, dtype=np.int64)
-    rep[state_idx[::-1]] = np.arange(state_idx.shape[0] - 1, -1, -1, dtype=np.int64)
     contains = np.zeros((n_states + 1, len(t.channels)), dtype=bool)
     names: list[str] = []
-    for s, r in enumerate(rep.tolist()):
-        i = int(first_touch[r])
-        members = codes[i : i + int(width[r])]
-        contains[s + 1, members - 1] = True
-        names.append(SEPARATOR.join(t.channels[c - 1] for c in members.tolist()))
+    if order == 1:
+        contains[np.arange(1, n_states + 1), uniq - 1] = True
+        names = [t.channels[c - 1] for c in uniq.tolist()]
+    else:
+        rep = np.empty(n_states + 1, dtype=np.int64)
+        rep[sid] = np.arange(sid.shape[0], dtype=np.int64)  # any occurrence will do
+        for s, r in enumerate(rep[1:].tolist(), start=1):
+            i = int(first_touch[r])
+            members = codes[i : i + int(width[r])]
+            contains[s, members - 1] = True
+            names.append(SEPARATOR.join(t.channels[c - 1] for c in members.tolist()))
     return _Chain(channels=t.channels, state_names=names, contains=contains, matrix=matrix)
 
 

@@ -383,11 +383,11 @@ def _split_bytes(paths: pl.Series, check_canonical: bool) -> Touches | None:
     raw = np.frombuffer(buffers[2], dtype=np.uint8)
     data = raw[lo:hi]
     gt = np.flatnonzero(data == ord(">"))
-    after = np.zeros(1, dtype=np.uint8)
     if gt.shape[0] and (
         gt[0] == 0
+        or gt[-1] + 1 >= data.shape[0]
         or np.any(data[gt - 1] != ord(" "))
-        or np.any(np.concatenate([data, after])[gt + 1] != ord(" "))
+        or np.any(data[gt + 1] != ord(" "))
     ):
         return None if check_canonical else _split_polars(paths)
     local = offsets - lo
@@ -396,10 +396,10 @@ def _split_bytes(paths: pl.Series, check_canonical: bool) -> Touches | None:
     row = np.repeat(np.arange(n, dtype=np.int64), ntok)
     # Row starts and separator ends are two sorted runs: a stable sort merges them.
     starts = np.sort(np.concatenate([local[:-1][nonempty], gt + 2]), kind="stable")
-    token_offsets = np.concatenate([starts, local[-1:]]) + lo
-    tokens = pa.LargeStringArray.from_buffers(
-        starts.shape[0], pa.py_buffer(token_offsets.astype(np.int64)), buffers[2]
-    )
+    token_offsets = np.concatenate([starts, local[-1:]])
+    if lo:
+        token_offsets += lo
+    tokens = pa.LargeStringArray.from_buffers(starts.shape[0], pa.py_buffer(token_offsets), buffers[2])
     encoded = pc.dictionary_encode(tokens)
     entries: list[str] = encoded.dictionary.to_pylist()
     names = [e[: -len(SEPARATOR)] if e.endswith(SEPARATOR) else e for e in entries]
@@ -411,5 +411,6 @@ def _split_bytes(paths: pl.Series, check_canonical: bool) -> Touches | None:
     channels = sorted(set(names))
     rank = {name: i + 1 for i, name in enumerate(channels)}
     lookup = np.array([rank[name] for name in names], dtype=np.int64)
-    index = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    idx = encoded.indices
+    index = np.frombuffer(idx.buffers()[1], dtype=np.int32)[idx.offset : idx.offset + len(idx)]
     return Touches(channels=channels, row=row, code=lookup[index], n_rows=n)

@@ -13,6 +13,9 @@ from hypothesis import strategies as st
 from campaign_roi.errors import UserError
 from campaign_roi.markov import markov_attribution
 
+# Any NumPy/Polars warning (overflow, division by zero, …) fails the test.
+pytestmark = pytest.mark.filterwarnings("error")
+
 
 def _table(rows: list[tuple[str, float, float, float]]) -> pl.DataFrame:
     return pl.DataFrame(
@@ -160,6 +163,13 @@ def test_input_forms_are_normalised() -> None:
     assert markov_attribution(ca).credits.equals(markov_attribution(_table(HAND)).credits)
     with pytest.raises(UserError):
         markov_attribution(_table(HAND), order=0)
+
+
+def test_subnormal_counts() -> None:
+    # 1 / 5e-324 overflows: probabilities are count / row total, never count × (1 / total).
+    r = markov_attribution(_table([("a > b", 5e-324, 1.0, 0.0), ("b", 0.0, 2.0, 5e-324)]))
+    assert r.transitions.get_column("probability").to_list() == [0.5, 0.5, 1.0, 0.5, 0.5]
+    assert r.credits.get_column("value").sum() == pytest.approx(3.0, rel=1e-15)
 
 
 def test_empty_table() -> None:

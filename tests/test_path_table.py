@@ -20,6 +20,9 @@ from campaign_roi.path_table import (
     write_path_table,
 )
 
+# Any NumPy/Polars warning (overflow, division by zero, …) fails the test.
+pytestmark = pytest.mark.filterwarnings("error")
+
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:
     p = tmp_path / name

@@ -10,6 +10,9 @@ from hypothesis import strategies as st
 
 from campaign_roi.shapley import shapley_attribution, shapley_touch_weights
 
+# Any NumPy/Polars warning (overflow, division by zero, …) fails the test.
+pytestmark = pytest.mark.filterwarnings("error")
+
 
 def _table(rows: list[tuple[str, float, float, float]]) -> pl.DataFrame:
     return pl.DataFrame(
