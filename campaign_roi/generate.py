@@ -41,9 +41,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import polars as pl
-import pyarrow as pa  # type: ignore[import-untyped]
-import pyarrow.compute  # type: ignore[import-untyped]
-import pyarrow.parquet as pq  # type: ignore[import-untyped]
+import pyarrow as pa
+import pyarrow.compute
+import pyarrow.parquet as pq
 
 from campaign_roi.errors import UserError
 
@@ -546,7 +546,7 @@ def _simulate_activity(users: Users, alive: BoolArr, anchor: npt.NDArray[np.int8
     flat_users = np.concatenate(per_day)
     month_users = []
     for mi in range(len(MONTHS)):
-        ds = np.flatnonzero(MONTH_OF_DAY == mi)
+        ds = np.flatnonzero(mi == MONTH_OF_DAY)
         month_users.append(np.unique(flat_users[starts[ds[0]]:starts[ds[-1] + 1]]).astype(np.int64))
     return Activity(flat_users, starts, month_users, s_fac)
 
@@ -599,9 +599,9 @@ def _quarter_orders(qi: int, qs: QuarterStory, users: Users, act: Activity, scal
     camps.sort(key=lambda x: {"new": 0, "old": 1, "any": 2}[x[1].pool])
     for ci, c in camps:
         cs, ce = _day(c.start), _day(c.end)
-        in_win = (D >= cs) & (D <= ce) & (part_c[U] < 0)
+        in_win = (cs <= D) & (ce >= D) & (part_c[U] < 0)
         if c.pool == "new":
-            in_win &= (U >= users.n_pre) & (users.reg_day[U] >= cs - 40)
+            in_win &= (users.n_pre <= U) & (users.reg_day[U] >= cs - 40)
         elif c.pool == "old":
             in_win &= users.reg_day[U] <= cs - 90
         cand, rand_row, _cnt = _random_row_per_user(rng, U, in_win)
@@ -626,14 +626,14 @@ def _quarter_orders(qi: int, qs: QuarterStory, users: Users, act: Activity, scal
         join_d.append(D[jrow])
         join_c.append(np.full(len(chosen), ci))
         # a second join for some participants, on a later active day in the window
-        later = (part_c[U] == ci) & (D > jday[U]) & (D <= ce)
+        later = (part_c[U] == ci) & (jday[U] < D) & (ce >= D)
         lu, lrow, _ = _random_row_per_user(rng, U, later)
         again = rng.random(len(lu)) < 0.12
         join_u.append(lu[again])
         join_d.append(D[lrow[again]])
         join_c.append(np.full(int(again.sum()), ci))
         # converted payers: an order on a later active day up to end+6
-        convertible = (part_c[U] == ci) & (D > jday[U]) & (D <= ce + 6)
+        convertible = (part_c[U] == ci) & (jday[U] < D) & (ce + 6 >= D)
         cu, crow, _ = _random_row_per_user(rng, U, convertible)
         w = np.where(has_paid[cu], 10.0, 1.0)
         got = _pick(rng, cu, round(c.converted * scale), w)
@@ -646,7 +646,7 @@ def _quarter_orders(qi: int, qs: QuarterStory, users: Users, act: Activity, scal
         ord_d.append(D[g_rows])
         ord_c.append(np.full(len(got), ci))
         # a second campaign order for some
-        extra = (conv[U]) & (part_c[U] == ci) & (D > jday[U]) & (D <= ce + 6)
+        extra = (conv[U]) & (part_c[U] == ci) & (jday[U] < D) & (ce + 6 >= D)
         eu, erow, _ = _random_row_per_user(rng, U, extra)
         two = rng.random(len(eu)) < 0.25
         ord_u.append(eu[two])
@@ -654,7 +654,7 @@ def _quarter_orders(qi: int, qs: QuarterStory, users: Users, act: Activity, scal
         ord_c.append(np.full(int(two.sum()), ci))
 
     # rows on which a general order may fall: not inside a non-converted participant's window
-    blocked = (part_c[U] >= 0) & ~conv[U] & (D >= jday[U]) & (D <= cend[U] + 8)
+    blocked = (part_c[U] >= 0) & ~conv[U] & (jday[U] <= D) & (cend[U] + 8 >= D)
     allowed = ~blocked
     al_rows = np.flatnonzero(allowed)
     al_u, al_start, al_cnt = np.unique(U[al_rows], return_index=True, return_counts=True)
@@ -665,10 +665,7 @@ def _quarter_orders(qi: int, qs: QuarterStory, users: Users, act: Activity, scal
 
     is_reg_q = (users.reg_day >= d0) & (users.reg_day <= d1) & users.has_reg
     n_target = round(qs.payer_rate * len(active_q))
-    if qs.new_payers is not None:
-        new_target = round(qs.new_payers * scale)
-    else:
-        new_target = round(qs.new_payer_share * n_target)
+    new_target = round(qs.new_payers * scale) if qs.new_payers is not None else round(qs.new_payer_share * n_target)
     # registrants of the quarter, per acquisition group
     for g in range(7):
         in_g = is_reg_q & (users.group == g)
@@ -851,7 +848,8 @@ def _build_touches(users: Users, orders: Orders, joins: Joins, act: Activity, n_
     u, c = joins.user[m], joins.campaign[m]
     t = np.maximum(joins.time[m] - (rng.random(int(m.sum())) * 2 * DAY_US).astype(np.int64), reg_floor[u])
     choice = np.floor(rng.random(len(u)) * np.array([len(CAMPAIGNS[x].touch_labels) for x in c])).astype(np.int64)
-    lab = np.array([LABEL_INDEX[CAMPAIGNS[x].touch_labels[y]] for x, y in zip(c.tolist(), choice.tolist())],
+    pairs = zip(c.tolist(), choice.tolist(), strict=True)
+    lab = np.array([LABEL_INDEX[CAMPAIGNS[x].touch_labels[y]] for x, y in pairs],
                    dtype=np.int64) if len(u) else np.zeros(0, dtype=np.int64)
     add(u, np.minimum(t, joins.time[m]), lab, c)
     # browsing touches on 2 % of active user-days
@@ -1141,7 +1139,7 @@ def generate_dataset(out_dir: str | Path, scale: float = 1.0, seed: int = 7,
     reg_users = np.arange(users.n_pre, users.n)
     rows = dict.fromkeys(TYPE_NAMES, 0)
     for mi, (y, m) in enumerate(MONTHS):
-        days = np.flatnonzero(MONTH_OF_DAY == mi)
+        days = np.flatnonzero(mi == MONTH_OF_DAY)
         a_us, b_us = int(days[0]) * DAY_US, (int(days[-1]) + 1) * DAY_US
         s, e = int(act.day_start[days[0]]), int(act.day_start[days[-1] + 1])
         au = act.users[s:e].astype(np.int64)
@@ -1175,7 +1173,7 @@ def generate_dataset(out_dir: str | Path, scale: float = 1.0, seed: int = 7,
             max_rows = len(parts["seq"]) + 1
             nums = _id_strings("", np.arange(max_rows, dtype=np.int64), 8)
         _write_month(out, mi, parts, uid, oid, nums)
-        for name, c in zip(TYPE_NAMES, (n_t, n_r, n_a, n_j, n_o, n_f)):
+        for name, c in zip(TYPE_NAMES, (n_t, n_r, n_a, n_j, n_o, n_f), strict=True):
             rows[name] += c
         say(f"events {y}-{m:02d}: {len(parts['user']):,} rows")
 

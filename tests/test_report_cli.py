@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 from click.testing import CliRunner
 
@@ -25,13 +26,18 @@ def test_period_report_frames_come_from_the_analyses(story: Path) -> None:
     assert new_users["value"][0] == 4 and new_users["previous"][0] == 3
     assert data.attribution is not None
     # every model credits the 4 Q3 registrations
-    totals = data.attribution.group_by("model").agg(total=data.attribution["conversions"].sum())
+    totals = data.attribution.group_by("model").agg(total=pl.col("conversions").sum())
     assert set(totals["total"].round(9).to_list()) == {4.0}
     assert data.attribution["model"].n_unique() == 8
     # daily: a (campus, 07-01), b (referral, 07-05), c (organic, 07-20), d (kol, 08-15)
     assert data.daily is not None and int(data.daily["new_users"].sum()) == 4
     assert float(data.daily["revenue"].sum()) == 800.0  # Q3 GMV
-    assert data.segments is not None and int(data.segments["users"].sum()) == 7
+    # as of 09-30 every one of the 8 users is churned (no activity since 09-01) except f,
+    # active on 09-30 alone (1 active day vs 0 before: no warning) → active
+    assert data.segments is not None
+    assert dict(data.segments.select("segment", "users").iter_rows()) == {
+        "new": 0, "silent_new": 0, "churned": 7, "churn_warning": 0, "high_value": 0,
+        "payer": 0, "potential_payer": 0, "active": 1}
     assert data.data_range is not None and str(data.data_range[1]) == "2025-09-30"
 
 
