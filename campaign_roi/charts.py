@@ -25,6 +25,7 @@ import altair as alt
 import polars as pl
 import polars.selectors
 
+from campaign_roi.metrics import KPI_KIND
 from campaign_roi.errors import DataError
 from campaign_roi.i18n import label, value_label
 
@@ -94,11 +95,8 @@ METRIC_ORDER: Final = (
     "passive_share", "campaign_roi", "m1_retention", "invitee_m1_retention",
     "high_value_retention",
 )
-_RATE_METRICS: Final = frozenset({
-    "paid_conversion_rate", "passive_share", "m1_retention", "invitee_m1_retention",
-    "high_value_retention",
-})
-_MONEY_METRICS: Final = frozenset({"gmv", "refunds", "net_revenue", "spend", "cac", "paid_cac"})
+_RATE_METRICS: Final = frozenset(k for k, kind in KPI_KIND.items() if kind == "rate")
+_MONEY_METRICS: Final = frozenset(k for k, kind in KPI_KIND.items() if kind == "money")
 LOWER_IS_BETTER: Final = frozenset({"cac", "paid_cac", "refunds"})
 # The metrics shown as KPI cards (the rest are in the report's full table).
 CARD_METRICS: Final = (

@@ -342,7 +342,14 @@ def summary(compare: bool, period: str | None, date_from: str | None, date_to: s
     from campaign_roi.periods import parse_period
 
     p = parse_period(period, date_from, date_to)
-    emit(run(open_dataset(data, config), p, compare), fmt, out)
+    emit_summary(run(open_dataset(data, config), p, compare), fmt, out)
+
+
+def emit_summary(df: pl.DataFrame, fmt: str, out: str | None) -> None:
+    """Summaries for people show each KPI in its own unit; files keep the numbers."""
+    from campaign_roi.kpis import summary_for_people
+
+    emit(summary_for_people(df) if fmt == "table" else df, fmt, out)
 
 
 @main.command()
@@ -456,7 +463,7 @@ def demo(out_dir: str, scale: float, seed: int, lang: str, quiet: bool) -> None:
     period = parse_period("2025Q3")
     click.echo(f"campaign-roi demo: seed story at scale {scale:g}, data in {data_dir}\n")
     click.echo("2025Q3 summary (previous = 2025Q2, last_year = 2024Q3):")
-    emit(run_summary(ds, period, compare=True), "table", None)
+    emit_summary(run_summary(ds, period, compare=True), "table", None)
     report_path = Path(out_dir) / "report.html"
     from campaign_roi.report import write_report
     from campaign_roi.report_data import period_report

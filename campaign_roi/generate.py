@@ -47,7 +47,7 @@ import pyarrow.parquet as pq
 
 from campaign_roi.errors import UserError
 
-__all__ = ["CONFIG_TOML", "END", "START", "GenerateSummary", "generate_dataset"]
+__all__ = ["CONFIG_TOML", "config_toml", "END", "START", "GenerateSummary", "generate_dataset"]
 
 IntArr = npt.NDArray[np.int64]
 BoolArr = npt.NDArray[np.bool_]
@@ -200,14 +200,24 @@ order = 90
 high_value_order_total = 200
 
 [targets."2025Q3"]
-gmv = 17714000
+gmv = {gmv_2025q3}
 
 [targets."2025Q4"]
-gmv = 22000000
+gmv = {gmv_2025q4}
 cac_max = 55
 campaign_roi_min = 3.5
 m3_payer_retention_min = 0.58
 """
+
+
+
+def config_toml(scale: float) -> str:
+    """The dataset's config. Money targets scale with the data (counts and money scale
+    linearly, rates do not): at scale 1 the GMV targets are the team's 17,714,000 and
+    22,000,000."""
+    return CONFIG_TOML.format(gmv_2025q3=round(17_714_000 * scale, 2),
+                              gmv_2025q4=round(22_000_000 * scale, 2))
+
 
 # Hour-of-day weights (local time) for events.
 HOUR_WEIGHTS = np.array([0.6, 0.3, 0.2, 0.15, 0.15, 0.2, 0.5, 1.2, 1.8, 2.0, 2.0, 2.2,
@@ -1123,7 +1133,7 @@ def generate_dataset(out_dir: str | Path, scale: float = 1.0, seed: int = 7,
     _write_parquet(camp_df.to_arrow().cast(pa.schema([
         ("campaign_id", pa.string()), ("name", pa.string()), ("start_date", pa.date32()),
         ("end_date", pa.date32()), ("budget", pa.float64())])), out / "campaigns.parquet")
-    _write_text(CONFIG_TOML, out / "campaign_roi.toml")
+    _write_text(config_toml(scale), out / "campaign_roi.toml")
     say("spend, campaigns, config written")
 
     # ids: a fixed random permutation, so ids do not reveal the register order

@@ -36,6 +36,7 @@ _LABELS: Final[dict[str, tuple[str, str]]] = {
     "metric.m1_retention": ("M1 retention", "次月留存率(M1)"),
     "metric.invitee_m1_retention": ("Invitee M1 retention", "邀请用户次月留存率"),
     "metric.high_value_retention": ("High-value retention", "高价值用户留存率"),
+    "metric.m3_payer_retention": ("Payer retention (M3)", "付费用户留存率(M3)"),
     # --- lifecycle segments (SPEC §6) -----------------------------------------------------
     "segment.new": ("New", "新用户"),
     "segment.silent_new": ("Silent new", "沉默新用户"),
@@ -257,6 +258,11 @@ _LABELS: Final[dict[str, tuple[str, str]]] = {
         "Over (user, month) pairs with orders ≥ 200 in the month: share active in the next"
         " month.",
         "月订单金额 ≥ 200 的(用户, 月份)组合中,下一个月仍活跃的比例。",
+    ),
+    "def.m3_payer_retention": (
+        "Of users whose first order was in the period and whose day 90–119 window has ended:"
+        " share active in days 90–119 after that first order.",
+        "本期首次付费且第90–119天观察期已结束的用户中,在首单后第90–119天仍活跃的比例。",
     ),
     "def.compare": (
         "QoQ compares with the previous period of the same length, YoY with the same period a"

@@ -112,3 +112,36 @@ def summary(ds: Dataset, period: Period, compare: bool = False) -> pl.DataFrame:
         _order=pl.col("metric").replace_strict(order, return_dtype=pl.Int32),
     )
     return out.sort("_order").select(*SUMMARY_COLUMNS)
+
+
+def _show(kind: str, x: float | None) -> str:
+    if x is None:
+        return ""
+    if kind == "rate":
+        return f"{x:.4f}"
+    if kind == "roi":
+        return f"1:{x:.2f}"
+    if kind == "count":
+        return f"{x:,.0f}"
+    return f"{x:,.2f}"
+
+
+def summary_for_people(df: pl.DataFrame) -> pl.DataFrame:
+    """The summary as display strings for the ``table`` format: counts with separators,
+    money with 2 decimals, rates and changes as fractions with 4 decimals, ROI as ``1:x``.
+    (A loop over the ~20 KPI rows, not over data.)"""
+    from campaign_roi.metrics import KPI_KIND
+
+    rows = []
+    for r in df.iter_rows(named=True):
+        kind = KPI_KIND.get(r["metric"], "count")
+        rows.append({
+            "metric": r["metric"],
+            **{c: _show(kind, r[c]) for c in ("value", "previous")},
+            "change_qoq": _show("rate", r["change_qoq"]),
+            "last_year": _show(kind, r["last_year"]),
+            "change_yoy": _show("rate", r["change_yoy"]),
+            "target": _show(kind, r["target"]),
+            "attainment": _show("rate", r["attainment"]),
+        })
+    return pl.DataFrame(rows, schema=dict.fromkeys(SUMMARY_COLUMNS, pl.String))

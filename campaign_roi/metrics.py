@@ -61,6 +61,19 @@ KPIS: dict[str, tuple[pl.Expr, str]] = {
                            "day: share active on days 90–119 after their first order"),
 }
 
+#: how each KPI is displayed: count, money, rate (a fraction), roi (shown 1:x) or average
+KPI_KIND: dict[str, str] = {
+    name: (
+        "rate" if name.endswith(("_rate", "_share", "_retention"))
+        else "money" if name in ("gmv", "refunds", "net_revenue", "spend", "cac", "paid_cac")
+        else "roi" if name == "campaign_roi"
+        else "average" if name == "dau_avg"
+        else "count"
+    )
+    for name in KPIS
+}
+
+
 CHANNEL_METRICS: dict[str, str] = {
     "spend": "cost of the group's spend rows in P (0 when the spend data has none; null "
              "without spend data)",

@@ -90,7 +90,13 @@ def render_table(df: pl.DataFrame, formatters: Mapping[str, Formatter] | None = 
          for c, v in zip(headers, r, strict=True)]
         for r in df.iter_rows()
     ]
-    numeric = [df.schema[c].is_numeric() for c in headers]
+    # numbers, and text columns holding only formatted numbers (1,200 / 1:3.20), align right
+    numeric = [
+        df.schema[c].is_numeric()
+        or (df.schema[c] == pl.String and df.height > 0
+            and bool(df[c].fill_null("").str.contains(r"^[-+0-9.,:%]*$").all()))
+        for c in headers
+    ]
     # a cell may hold several lines (EXPLAIN plans): widths are per line, and East Asian
     # wide characters take two columns
     split = [[cell.split("\n") for cell in r] for r in rows]

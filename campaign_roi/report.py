@@ -438,6 +438,7 @@ _DEFINITIONS: Final = (
     ("metric.campaign_roi", "def.campaign_roi"),
     ("metric.m1_retention", "def.m1_retention"),
     ("metric.high_value_retention", "def.high_value_retention"),
+    ("metric.m3_payer_retention", "def.m3_payer_retention"),
     ("ui.compare", "def.compare"),
 )
 

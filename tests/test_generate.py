@@ -172,8 +172,9 @@ def test_config_parses_and_carries_targets(data: tuple[Path, GenerateSummary],
                                            con: duckdb.DuckDBPyConnection) -> None:
     cfg = tomllib.loads((data[0] / "campaign_roi.toml").read_text(encoding="utf-8"))
     assert cfg["timezone"] == "Asia/Shanghai" and cfg["currency"] == "CNY"
-    assert cfg["targets"]["2025Q3"]["gmv"] == 17_714_000
-    assert cfg["targets"]["2025Q4"] == {"gmv": 22_000_000, "cac_max": 55, "campaign_roi_min": 3.5,
+    # money targets scale with the data (17,714,000 × 0.01), rate and unit-cost targets do not
+    assert cfg["targets"]["2025Q3"]["gmv"] == 177_140.0
+    assert cfg["targets"]["2025Q4"] == {"gmv": 220_000.0, "cac_max": 55, "campaign_roi_min": 3.5,
                                         "m3_payer_retention_min": 0.58}
     assert cfg["lookback_days"] == {"register": 30, "first_order": 90, "order": 90}
     assert cfg["groups"]["paid"] == ["campus_community", "kol", "feed_ads"]
