@@ -25,9 +25,9 @@ import altair as alt
 import polars as pl
 import polars.selectors
 
-from campaign_roi.metrics import KPI_KIND
 from campaign_roi.errors import DataError
 from campaign_roi.i18n import label, value_label
+from campaign_roi.metrics import KPI_KIND
 
 AnyChart = Union[  # noqa: UP007 - altair's classes, readable as one alias
     alt.Chart, alt.LayerChart, alt.HConcatChart, alt.VConcatChart, alt.FacetChart

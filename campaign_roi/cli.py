@@ -522,3 +522,130 @@ def chart(name: str, out: str, lang: str, period: str | None, date_from: str | N
     frame = chart_frame(open_dataset(data, config), name, p)
     path = save_chart(CHARTS[name](frame, lang), out, lang=lang)
     click.echo(f"wrote {path}")
+
+
+# -- funnels, retention, lifecycle ---------------------------------------------------------
+def _parse_window(text: str) -> Any:
+    import re
+    from datetime import timedelta
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([dhms]?)\s*", text)
+    if not m:
+        raise click.BadParameter(f"{text!r}: write a duration like 14d, 36h, 90m or 30s")
+    unit = {"d": "days", "": "days", "h": "hours", "m": "minutes", "s": "seconds"}[m[2]]
+    return timedelta(**{unit: float(m[1])})
+
+
+def _period_or_data(ds: Dataset, period: str | None, date_from: str | None,
+                    date_to: str | None) -> Any:
+    """The given period, or the whole data range."""
+    from campaign_roi.periods import date_range
+
+    p = optional_period(period, date_from, date_to)
+    if p is not None:
+        return p
+    first, last = ds.date_range
+    if first is None or last is None:
+        from campaign_roi.errors import DataError
+
+        raise DataError(f"{ds.root}: no events; nothing to analyse")
+    return date_range(first, last)
+
+
+@main.command()
+@click.option("--steps", required=True, metavar="S1,S2,…",
+              help="Event types, first_order or campaign_join:ID, in order.")
+@click.option("--window", default="14d", show_default=True,
+              help="Time from entry within which each step must happen (14d, 36h …).")
+@click.option("--by", "by", metavar="channel|campaign|COLUMN",
+              help="Break down by the entry's channel group, campaign or an events column.")
+@click.option("--export-dropped", nargs=2, metavar="STEP DIR",
+              help="Write the users who reached step STEP−1 but not STEP (2-based) to DIR.")
+@period_options
+@data_options
+@output_options
+def funnel(steps: str, window: str, by: str | None, export_dropped: tuple[str, str] | None,
+           period: str | None, date_from: str | None, date_to: str | None, data: str | None,
+           config: str | None, fmt: str, out: str | None) -> None:
+    """Ordered funnel (SPEC §6): users, conversion, drop-off and median time per step."""
+    from pathlib import Path
+
+    from campaign_roi.funnel import funnel as run
+    from campaign_roi.funnel import funnel_dropped_users
+    from campaign_roi.render import emit as render_emit
+
+    ds = open_dataset(data, config)
+    p = _period_or_data(ds, period, date_from, date_to)
+    span = _parse_window(window)
+    emit(run(ds.con, steps, p.start, p.end, span, by), fmt, out)
+    if export_dropped:
+        step_text, directory = export_dropped
+        if not step_text.isdigit():
+            raise click.BadParameter(f"{step_text!r} is not a step number", param_hint="STEP")
+        dropped = funnel_dropped_users(ds.con, steps, p.start, p.end, span, step=int(step_text))
+        target = Path(directory) / f"dropped_before_step_{int(step_text)}.csv"
+        render_emit(dropped, "csv", target)
+        click.echo(f"wrote {target} ({dropped.height:,} users)", err=True)
+
+
+@main.command()
+@click.option("--cohort", "cohort_event", type=click.Choice(["register", "first_order"]),
+              default="register", show_default=True, help="The cohort event.")
+@click.option("--grain", type=click.Choice(["day", "week", "month"]), default="month",
+              show_default=True, help="Window length: 1, 7 or 30 days.")
+@click.option("--periods", "n_periods", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Periods after the cohort event (period_0 … period_N).")
+@click.option("--cohort-by", type=click.Choice(["month", "week"]), default="month",
+              show_default=True, help="Group cohorts by calendar month or ISO week.")
+@click.option("--by", type=click.Choice(["channel"]), help="Break down by acquisition channel.")
+@click.option("--shape", type=click.Choice(["wide", "long"]), default="wide", show_default=True)
+@period_options
+@data_options
+@output_options
+def retention(cohort_event: str, grain: str, n_periods: int, cohort_by: str, by: str | None,
+              shape: str, period: str | None, date_from: str | None, date_to: str | None,
+              data: str | None, config: str | None, fmt: str, out: str | None) -> None:
+    """Cohort retention (SPEC §6); unfinished cells are null, never 0."""
+    from campaign_roi.retention import retention as run
+    from campaign_roi.retention import to_wide
+
+    ds = open_dataset(data, config)
+    p = optional_period(period, date_from, date_to)
+    long = run(ds.con, cohort_event, grain, n_periods, cohort_by, by,
+               p.start if p else None, p.end if p else None)
+    emit(to_wide(long) if shape == "wide" else long, fmt, out)
+
+
+@main.command()
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Day D (default: the data's last).")
+@click.option("--export", "export_dir", type=click.Path(file_okay=False),
+              help="Write one CSV per segment (user_id and the deciding fields) to DIR.")
+@click.option("--compare", "compare_to", metavar="YYYY-MM-DD",
+              help="Print the migration matrix between this day and --as-of instead.")
+@data_options
+@output_options
+def segments(as_of: str | None, export_dir: str | None, compare_to: str | None,
+             data: str | None, config: str | None, fmt: str, out: str | None) -> None:
+    """The 8 lifecycle segments (SPEC §6): counts, shares, CRM exports, migration."""
+    from campaign_roi.lifecycle import (
+        LifecycleThresholds,
+        export_segments,
+        segment_migration,
+    )
+    from campaign_roi.lifecycle import segments as run
+    from campaign_roi.periods import parse_date
+
+    ds = open_dataset(data, config)
+    thresholds = LifecycleThresholds.from_config(ds.config.lifecycle)
+    day = parse_date(as_of, "--as-of") if as_of else ds.last_day
+    if compare_to:
+        other = parse_date(compare_to, "--compare")
+        if day is None:
+            raise click.ClickException("no events; nothing to compare")
+        emit(segment_migration(ds.con, min(other, day), max(other, day), thresholds), fmt, out)
+        return
+    emit(run(ds.con, day, thresholds), fmt, out)
+    if export_dir:
+        counts = export_segments(ds.con, export_dir, day, thresholds)
+        click.echo(f"wrote {len(counts)} CSV files to {export_dir} "
+                   f"({sum(counts.values()):,} users)", err=True)

@@ -47,7 +47,7 @@ import pyarrow.parquet as pq
 
 from campaign_roi.errors import UserError
 
-__all__ = ["CONFIG_TOML", "config_toml", "END", "START", "GenerateSummary", "generate_dataset"]
+__all__ = ["CONFIG_TOML", "END", "START", "GenerateSummary", "config_toml", "generate_dataset"]
 
 IntArr = npt.NDArray[np.int64]
 BoolArr = npt.NDArray[np.bool_]
@@ -1106,6 +1106,18 @@ def generate_dataset(out_dir: str | Path, scale: float = 1.0, seed: int = 7,
     n_prospects = round(PROSPECTS * scale)
     touches = _build_touches(users, orders, joins, act, n_prospects, _rng(seed, 30))
     say(f"touches: {len(touches.user):,}")
+
+    # sign-up flow: a participant whose join falls on their registration day joined on the
+    # campaign's landing page 1-20 minutes before signing up. The join moves earlier within
+    # the same local day, so participants, converted payers (orders follow the register) and
+    # touches (placed from the register on) are unchanged; funnels starting at a campaign join
+    # now show the sign-ups it brought.
+    ju = joins.user
+    signup = users.has_reg[ju] & (joins.time // DAY_US == users.reg_day[ju]) & (
+        joins.time > users.reg_time[ju])
+    lead_us = ((_rng(seed, 40).random(int(signup.sum())) * 19 + 1) * 60_000_000).astype(np.int64)
+    joins.time[signup] = np.maximum(users.reg_time[ju[signup]] - lead_us,
+                                    users.reg_day[ju[signup]] * DAY_US)
 
     # campaign cost from revenue and the quarter's ROI target
     rev = _campaign_revenue(orders, joins)
