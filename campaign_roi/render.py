@@ -77,7 +77,7 @@ def _width(text: str) -> int:
 def _fractions(s: pl.Series) -> bool:
     finite = s.filter(s.is_finite())
     top = finite.abs().max()
-    return top is None or float(top) <= 1  # type: ignore[arg-type]
+    return top is not None and 0 < float(top) <= 1  # type: ignore[arg-type]
 
 
 def render_table(df: pl.DataFrame, formatters: Mapping[str, Formatter] | None = None) -> str:
