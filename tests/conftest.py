@@ -114,3 +114,11 @@ def tiny(make_dataset: Callable[..., Path]) -> Path:
 
 
 from story import story  # noqa: E402, F401  (the hand-computed KPI story fixture)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Derived-facts cache (campaign_roi.cache) in a temp dir, never the user's home."""
+    import os
+
+    os.environ["CAMPAIGN_ROI_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
