@@ -250,12 +250,58 @@ def _fmt(x: float) -> str:
     return f"{x:,.2f}"
 
 
+def library_metrics(data: Path) -> dict[str, float]:
+    """The same figures as campaign-roi itself reports them (summary --compare, channels,
+    campaigns), keyed like compute_metrics, so the two implementations can be compared."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import polars as pl
+
+    from campaign_roi.campaigns import campaign_table
+    from campaign_roi.channels import channel_table
+    from campaign_roi.dataset import Dataset
+    from campaign_roi.kpis import summary
+    from campaign_roi.periods import parse_period
+
+    ds = Dataset.open(data)
+    q3 = parse_period("2025Q3")
+    s = {r["metric"]: r for r in summary(ds, q3, compare=True).to_dicts()}
+    out: dict[str, float] = {}
+
+    def val(metric: str, col: str) -> float:
+        v = s[metric][col]
+        return float("nan") if v is None else float(v)
+
+    for col, name in (("value", "2025Q3"), ("previous", "2025Q2"), ("last_year", "2024Q3")):
+        out[f"new_users {name}"] = val("new_users", col)
+        if name == "2024Q3":
+            continue
+        for metric in ("dau_peak", "paid_conversion_rate", "cac", "passive_share", "campaign_roi"):
+            out[f"{metric} {name}"] = val(metric, col)
+    for metric in ("new_payers", "gmv", "m1_retention", "invitee_m1_retention",
+                   "high_value_retention"):
+        out[f"{metric} 2025Q3"] = val(metric, "value")
+    ch = {r["channel"]: r for r in channel_table(ds, q3).to_dicts()}
+    out["campus_community new_users 2025Q3"] = float(ch["campus_community"]["new_users"])
+    out["referral new_users 2025Q3"] = float(ch["referral"]["new_users"])
+    out["campus_community paid_rate 2025Q3"] = float(ch["campus_community"]["paid_rate"])
+    camp = campaign_table(ds, q3)
+    out["campaigns participants 2025Q3"] = float(camp["participants"].sum())
+    out["campaigns converted_payers 2025Q3"] = float(camp["converted_payers"].sum())
+    brand = camp.filter(pl.col("campaign_id") == "brand_collab")
+    out["brand_collab participants"] = float(brand["participants"][0])
+    out["brand_collab converted_payers"] = float(brand["converted_payers"][0])
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scale", type=float, default=1.0, help="scale the data was (or is) generated at")
     ap.add_argument("--data", type=Path, help="existing dataset directory (default: generate a temporary one)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--rates-only", action="store_true", help="report counts but do not fail on them")
+    ap.add_argument("--library", action="store_true",
+                    help="check campaign-roi's own summary/channels/campaigns output instead of this "
+                         "script's independent SQL")
     args = ap.parse_args(argv)
     tmp: tempfile.TemporaryDirectory[str] | None = None
     data = args.data
@@ -268,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         res = generate_dataset(data, scale=args.scale, seed=args.seed)
         print(f"generated scale {args.scale} seed {args.seed} in {res.seconds:.1f} s: {res.rows}")
     t0 = time.perf_counter()
-    metrics = compute_metrics(data)
+    metrics = library_metrics(data) if args.library else compute_metrics(data)
     rows = check(metrics, args.scale, args.rates_only)
     print(f"checked {data} in {time.perf_counter() - t0:.1f} s (scale {args.scale})")
     w = max(len(r[0]) for r in rows)
