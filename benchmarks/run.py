@@ -156,7 +156,7 @@ def main() -> None:
     scales = [float(s) for s in args.scales.split(",")]
     all_results = {s: run_scale(s, args.repeat, args.warm) for s in scales}
     sizes = {s: events(dataset(s)) for s in scales}
-    text = (f"events: " + ", ".join(f"{sizes[s]:,} @{s:g}" for s in scales) + "\n\n"
+    text = ("events: " + ", ".join(f"{sizes[s]:,} @{s:g}" for s in scales) + "\n\n"
             + table(all_results, sizes))
     print(text)
     if args.markdown:
