@@ -295,10 +295,21 @@ def _duplicate_ids(ds: Dataset) -> list[Issue]:
 
 
 def raise_on_errors(ds: Dataset) -> None:
-    errors = [i for i in check_dataset(ds, warnings=False) if i.level == "error"]
-    if errors:
+    """Raise the dataset's first error. The verdict is a property of the files, cached per
+    file stamp (campaign_roi.cache), so only the first command on new files pays the scan."""
+    from campaign_roi.cache import cached_fact
+
+    def first_error() -> str | None:
+        errors = [i for i in check_dataset(ds, warnings=False) if i.level == "error"]
+        if not errors:
+            return None
         more = f" (+{len(errors) - 1} more: run `campaign-roi validate`)" if len(errors) > 1 else ""
-        raise DataError(errors[0].message() + more)
+        return errors[0].message() + more
+
+    files = [f for table in ("events", "spend", "campaigns") for f in ds.data_files(table)]
+    message = cached_fact(files, "first_error", first_error)
+    if message:
+        raise DataError(str(message))
 
 
 def profile(ds: Dataset) -> dict[str, pl.DataFrame]:
