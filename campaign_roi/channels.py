@@ -25,6 +25,7 @@ def _credits(ds: Dataset, period: Period, model: str, conversion: str) -> pl.Dat
 
 
 def channel_table(ds: Dataset, period: Period, model: str = DEFAULT_MODEL) -> pl.DataFrame:
+    ds.materialize("conversions")  # read by all three attribution runs
     register = _credits(ds, period, model, "register")
     payers = ds.sql(
         "SELECT user_id, 1.0 AS paid FROM users WHERE first_order_date <= $end",

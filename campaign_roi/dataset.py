@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import cached_property
@@ -156,6 +157,7 @@ class Dataset:
         self.files = dict(files)
         self.raw_types: dict[str, dict[str, str]] = {}
         self._duplicates: int | None = None
+        self._materialized: set[str] = set()
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
@@ -416,6 +418,30 @@ class Dataset:
             FROM raw_campaigns c
             """
         )
+
+    _MATERIALIZABLE = ("conversions", "orders", "touches", "users", "acquisition")
+
+    def materialize(self, *views: str) -> None:
+        """Compute views once for this command: a temp table of the same name shadows the view
+        (DuckDB resolves temp objects first), so every later query, and every view built on it,
+        reads the stored rows instead of re-running the view."""
+        for view in views:
+            if view not in self._MATERIALIZABLE:
+                raise ValueError(f"cannot materialize {view!r}")
+            if view not in self._materialized:
+                self.con.sql(f"CREATE TEMP TABLE {view} AS SELECT * FROM main.{view}")
+                self._materialized.add(view)
+
+    @contextmanager
+    def acquisition_window(self, start: date, end: date) -> Iterator[None]:
+        """Within the block, ``acquisition`` covers only users registering in start..end."""
+        self.con.sql("SET VARIABLE acquisition_from = $d", params={"d": start})
+        self.con.sql("SET VARIABLE acquisition_to = $d", params={"d": end})
+        try:
+            yield
+        finally:
+            self.con.sql("RESET VARIABLE acquisition_from")
+            self.con.sql("RESET VARIABLE acquisition_to")
 
     # -- querying ------------------------------------------------------------------------
     def sql(self, query: str, params: Mapping[str, Any] | None = None) -> pl.DataFrame:

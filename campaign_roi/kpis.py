@@ -31,6 +31,14 @@ def prepare_user_days(ds: Dataset) -> None:
     )
 
 
+def prepare(ds: Dataset) -> None:
+    """Work every KPI query shares, done once per command: conversions, orders, activity
+    days and campaign results."""
+    ds.materialize("conversions", "orders")
+    prepare_user_days(ds)
+    prepare_campaign_results(ds)
+
+
 def prepare_campaign_results(ds: Dataset) -> None:
     from campaign_roi.sql_files import load_query
 
@@ -40,8 +48,7 @@ def prepare_campaign_results(ds: Dataset) -> None:
 
 def kpi_counts(ds: Dataset, periods: list[Period]) -> pl.DataFrame:
     """Counts and sums behind the KPIs, one row per period (column ``period`` = label)."""
-    prepare_user_days(ds)
-    prepare_campaign_results(ds)
+    prepare(ds)
     frame = pl.DataFrame(
         {"period": [p.label for p in periods], "start_date": [p.start for p in periods],
          "end_date": [p.end for p in periods]},
@@ -51,11 +58,12 @@ def kpi_counts(ds: Dataset, periods: list[Period]) -> pl.DataFrame:
     ds.con.sql("CREATE OR REPLACE TEMP TABLE kpi_periods AS SELECT * FROM _kpi_periods")
     ds.con.unregister("_kpi_periods")
     first, last = ds.date_range
-    counts = ds.run_file("marts/kpi_counts", {
-        "first_day": first, "last_day": last, "paid": list(ds.config.paid),
-        "passive": list(ds.config.passive),
-        "high_value_total": ds.config.high_value_order_total,
-    })
+    with ds.acquisition_window(min(p.start for p in periods), max(p.end for p in periods)):
+        counts = ds.run_file("marts/kpi_counts", {
+            "first_day": first, "last_day": last, "paid": list(ds.config.paid),
+            "passive": list(ds.config.passive),
+            "high_value_total": ds.config.high_value_order_total,
+        })
     if ds.files["spend"] is not None:  # spend data exists: no rows in P means 0, not unknown
         counts = counts.with_columns(pl.col("spend", "paid_spend").fill_null(0.0))
     return counts

@@ -55,6 +55,7 @@ def segment_frames(ds: Dataset, period: Period) -> tuple[pl.DataFrame, pl.DataFr
 def period_report(ds: Dataset, period: Period, lang: str = "en",
                   generated_at: datetime | None = None) -> ReportData:
     first, last = ds.date_range
+    ds.materialize("conversions", "orders")  # shared by every section below
     segs, migration = segment_frames(ds, period)
     return ReportData(
         title=f"{label('report.period_title', lang)} {period.label}",

@@ -1,11 +1,15 @@
 -- Acquisition channel of each registered user (SPEC §5 paid_cac/passive_share, §6 --by channel):
 -- the user's first register attributed with last_non_direct over touches within the register
 -- lookback (session variable register_lookback_us); organic when no touch is eligible.
+-- The session variables acquisition_from/acquisition_to (local dates, unset = all) limit the
+-- registrants, so a KPI query pays only for the period's new users.
 WITH
 registers AS (
     SELECT user_id, conversion_time
     FROM conversions
     WHERE conversion_type = 'register'
+      AND conversion_date BETWEEN coalesce(getvariable('acquisition_from'), DATE '0001-01-01')
+                              AND coalesce(getvariable('acquisition_to'), DATE '9999-12-31')
 ),
 
 eligible AS (

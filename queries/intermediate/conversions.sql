@@ -1,8 +1,9 @@
 -- Conversions (SPEC §4): register (each user's first, value 0), first_order, order (every order).
--- One row per conversion; conversion_date is the local date; net_value subtracts linked refunds.
+-- One row per conversion; conversion_date is the local date; net_value subtracts linked refunds;
+-- referrer_id is the inviting user of a register.
 WITH
 registers AS (
-    SELECT user_id, event_time, event_id, campaign_id
+    SELECT user_id, event_time, event_id, campaign_id, referrer_id
     FROM events
     WHERE event_type = 'register'
 ),
@@ -34,7 +35,8 @@ SELECT
     0.0 AS value,
     0.0 AS net_value,
     CAST(NULL AS VARCHAR) AS order_id,
-    campaign_id
+    campaign_id,
+    referrer_id
 FROM first_register
 UNION ALL
 SELECT
@@ -46,7 +48,8 @@ SELECT
     amount,
     net_amount,
     order_id,
-    campaign_id
+    campaign_id,
+    CAST(NULL AS VARCHAR)
 FROM ranked_orders
 WHERE order_rank = 1
 UNION ALL
@@ -59,5 +62,6 @@ SELECT
     amount,
     net_amount,
     order_id,
-    campaign_id
+    campaign_id,
+    CAST(NULL AS VARCHAR)
 FROM ranked_orders

@@ -1,12 +1,31 @@
 -- KPI counts and sums per period (SPEC §5). Reads the temp tables kpi_periods(period,
 -- start_date, end_date) and user_days(user_id, event_date: distinct activity days), and the
--- campaign results (temp table campaign_results). Ratios are computed in the Polars layer.
+-- campaign results (temp table campaign_results). New users and payers come from the
+-- conversions (first register, first order), not from the users view, so the acquisition
+-- of only the periods' registrants is computed. Ratios are computed in the Polars layer.
 -- Params: $first_day, $last_day (the data's), $paid, $passive (group lists),
 -- $high_value_total.
 WITH
 periods AS (
     SELECT period, start_date, end_date
     FROM kpi_periods
+),
+
+first_register AS (
+    SELECT user_id, conversion_date AS register_date, referrer_id
+    FROM conversions
+    WHERE conversion_type = 'register'
+),
+
+first_order AS (
+    SELECT user_id, conversion_date AS first_order_date
+    FROM conversions
+    WHERE conversion_type = 'first_order'
+),
+
+acquired AS (
+    SELECT user_id, acquisition_channel
+    FROM acquisition
 ),
 
 days AS (
@@ -19,6 +38,7 @@ days AS (
 daily_active AS (
     SELECT event_date, count(*) AS dau
     FROM user_days
+    WHERE event_date IN (SELECT day FROM days)
     GROUP BY event_date
 ),
 
@@ -30,27 +50,29 @@ dau AS (
 ),
 
 active AS (
-    SELECT p.period, count(DISTINCT u.user_id) AS active_users
-    FROM periods AS p
-    JOIN user_days AS u ON u.event_date BETWEEN p.start_date AND p.end_date
-    GROUP BY p.period
+    -- an equi-join on the day (a hash join with the few period days as the build side)
+    SELECT d.period, count(DISTINCT u.user_id) AS active_users
+    FROM days AS d
+    JOIN user_days AS u ON u.event_date = d.day
+    GROUP BY d.period
 ),
 
 registered AS (
     SELECT
         p.period,
         count(*) AS new_users,
-        count(*) FILTER (WHERE list_contains($paid, u.acquisition_channel)) AS paid_new_users,
-        count(*) FILTER (WHERE list_contains($passive, u.acquisition_channel)) AS passive_new_users
+        count(*) FILTER (WHERE list_contains($paid, a.acquisition_channel)) AS paid_new_users,
+        count(*) FILTER (WHERE list_contains($passive, a.acquisition_channel)) AS passive_new_users
     FROM periods AS p
-    JOIN users AS u ON u.register_date BETWEEN p.start_date AND p.end_date
+    JOIN first_register AS u ON u.register_date BETWEEN p.start_date AND p.end_date
+    LEFT JOIN acquired AS a USING (user_id)
     GROUP BY p.period
 ),
 
 first_payers AS (
     SELECT p.period, count(*) AS new_payers
     FROM periods AS p
-    JOIN users AS u ON u.first_order_date BETWEEN p.start_date AND p.end_date
+    JOIN first_order AS u ON u.first_order_date BETWEEN p.start_date AND p.end_date
     GROUP BY p.period
 ),
 
@@ -83,7 +105,7 @@ m1_cohort AS (
     -- users registered in P whose day 30..59 window has ended by the data's last day
     SELECT p.period, u.user_id, u.register_date, u.referrer_id IS NOT NULL AS invitee
     FROM periods AS p
-    JOIN users AS u ON u.register_date BETWEEN p.start_date AND p.end_date
+    JOIN first_register AS u ON u.register_date BETWEEN p.start_date AND p.end_date
     WHERE u.register_date + 59 <= $last_day
 ),
 
@@ -147,7 +169,7 @@ m3_payers AS (
     -- new payers of P whose day 90..119 window (after the first order) has ended
     SELECT p.period, u.user_id, u.first_order_date
     FROM periods AS p
-    JOIN users AS u ON u.first_order_date BETWEEN p.start_date AND p.end_date
+    JOIN first_order AS u ON u.first_order_date BETWEEN p.start_date AND p.end_date
     WHERE u.first_order_date + 119 <= $last_day
 ),
 
