@@ -125,7 +125,8 @@ def generate(n: int, seed: int, out: Path, event_ids: bool = True) -> None:
 
 FLOOR = """
 import sys, time, duckdb
-con = duckdb.connect(config={"enable_progress_bar": False})
+con = duckdb.connect()
+con.sql("SET enable_progress_bar = false")
 t = time.perf_counter()
 con.sql("SET TimeZone = 'Asia/Shanghai'")
 r = con.sql(
