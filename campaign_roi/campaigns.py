@@ -49,16 +49,22 @@ def campaign_table(
     )
 
 
-def campaign_detail(
-    ds: Dataset, campaign_id: str, model: str = DEFAULT_MODEL
-) -> dict[str, pl.DataFrame]:
-    """``summary`` (its campaign-table row), ``funnel`` (participants → converted payers) and
-    ``daily`` (date, joins, orders, revenue of participants' converting orders)."""
+def campaign_row(ds: Dataset, campaign_id: str, model: str = DEFAULT_MODEL) -> pl.DataFrame:
+    """One campaign's campaign-table row; UserError naming the known ids when it is absent."""
     table = campaign_table(ds, None, model)
     row = table.filter(pl.col("campaign_id") == campaign_id)
     if row.is_empty():
         known = ", ".join(table["campaign_id"].to_list()) or "none"
         raise UserError(f"campaign {campaign_id!r} is not in campaigns; known: {known}")
+    return row
+
+
+def campaign_detail(
+    ds: Dataset, campaign_id: str, model: str = DEFAULT_MODEL
+) -> dict[str, pl.DataFrame]:
+    """``summary`` (its campaign-table row), ``funnel`` (participants → converted payers) and
+    ``daily`` (date, joins, orders, revenue of participants' converting orders)."""
+    row = campaign_row(ds, campaign_id, model)
     participants = int(row["participants"][0])
     payers = int(row["converted_payers"][0])
     funnel = pl.DataFrame({

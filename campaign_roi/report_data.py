@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from campaign_roi.attribution import MODELS, Attribution, AttributionOptions
-from campaign_roi.campaigns import campaign_table
+from campaign_roi.campaigns import campaign_row, campaign_table
 from campaign_roi.channels import channel_table
 from campaign_roi.errors import UserError
 from campaign_roi.funnel import funnel
@@ -78,11 +78,7 @@ def campaign_report(ds: Dataset, campaign_id: str, lang: str = "en",
                     generated_at: datetime | None = None) -> ReportData:
     """A campaign's review: KPIs over its dates (vs the same length before), channels,
     attribution and daily trend over its dates, the join → order funnel, its §5.2 row."""
-    table = campaign_table(ds)
-    row = table.filter(pl.col("campaign_id") == campaign_id)
-    if row.is_empty():
-        known = ", ".join(table["campaign_id"].to_list()) or "none"
-        raise UserError(f"--campaign {campaign_id!r} is not in campaigns; known: {known}")
+    row = campaign_row(ds, campaign_id)
     start, end = row["start_date"][0], row["end_date"][0]
     period = date_range(start, end)
     first, last = ds.date_range
