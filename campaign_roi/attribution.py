@@ -12,6 +12,7 @@ null ``conversion_id``. Conversions without an eligible touch are credited to ``
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
@@ -131,10 +132,30 @@ class Attribution:
         if self._prepared:
             return
         start, end = self._period()
-        self.ds.con.sql(
-            "CREATE OR REPLACE TEMP TABLE period_conversions AS SELECT * FROM conversions "
-            "WHERE conversion_type = $conversion AND conversion_date BETWEEN $start AND $end",
-            params={"conversion": self.opts.conversion, "start": start, "end": end},
+        con = self.ds.con
+        # one pass over the conversions view and one over the touches for this run: the
+        # conversions of this type up to the period end (null paths need each user's last
+        # one), and the touches that any journey or null path of the period can use
+        con.sql(
+            "CREATE OR REPLACE TEMP TABLE type_conversions AS SELECT * FROM conversions "
+            "WHERE conversion_type = $conversion AND conversion_date <= $end",
+            params={"conversion": self.opts.conversion, "end": end},
+        )
+        con.sql(
+            "CREATE OR REPLACE TEMP TABLE period_conversions AS SELECT * FROM type_conversions "
+            "WHERE conversion_date BETWEEN $start AND $end",
+            params={"start": start, "end": end},
+        )
+        # a touch within the lookback of a conversion on or after `start` lies on or after
+        # start − ceil(lookback) − 1 local days (one spare day for zone offsets)
+        earliest = (start - timedelta(days=math.ceil(self.lookback_days) + 1)
+                    if start > FAR_PAST + timedelta(days=math.ceil(self.lookback_days) + 1)
+                    else FAR_PAST)
+        con.sql(
+            "CREATE OR REPLACE TEMP TABLE window_touches AS SELECT user_id, event_time, "
+            "event_date, event_id, channel, channel_group, campaign_id FROM touches "
+            "WHERE event_date BETWEEN $earliest AND $end",
+            params={"earliest": earliest, "end": end},
         )
         # eligible_touches reads period_conversions: the conversions view (a pass over all
         # events) is evaluated once per run, not once per use

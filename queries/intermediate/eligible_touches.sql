@@ -1,7 +1,8 @@
 -- Eligible touches (SPEC §4): for each conversion of user u at time T, u's touches with
 -- T − lookback < event_time <= T, numbered in journey order (event_time, event_id, channel).
--- Reads the materialised table `period_conversions` (the conversions of one type in the
--- analysed period, see campaign_roi/attribution.py). Param: $lookback_us.
+-- Reads the materialised tables `period_conversions` (the conversions of one type in the
+-- analysed period) and `window_touches` (the touches they can use), see
+-- campaign_roi/attribution.py. Param: $lookback_us.
 WITH
 conv AS (
     SELECT conversion_id, user_id, conversion_time, value, net_value
@@ -10,7 +11,7 @@ conv AS (
 
 touch AS (
     SELECT user_id, event_time, event_id, channel AS raw_channel, channel_group, campaign_id
-    FROM touches
+    FROM window_touches
     WHERE user_id IN (SELECT user_id FROM conv)
 )
 
