@@ -24,7 +24,7 @@ SUMMARY_COLUMNS = ("metric", "value", "previous", "change_qoq", "last_year", "ch
 
 
 def prepare_user_days(ds: Dataset) -> None:
-    """Materialise distinct (user, local activity day) pairs once per command."""
+    """Materialise distinct (user, local activity day) pairs for one KPI query."""
     ds.con.sql(
         "CREATE TEMP TABLE IF NOT EXISTS user_days AS SELECT DISTINCT user_id, event_date "
         "FROM events WHERE event_type IN ('register', 'active', 'campaign_join', 'order')"
@@ -58,12 +58,17 @@ def kpi_counts(ds: Dataset, periods: list[Period]) -> pl.DataFrame:
     ds.con.sql("CREATE OR REPLACE TEMP TABLE kpi_periods AS SELECT * FROM _kpi_periods")
     ds.con.unregister("_kpi_periods")
     first, last = ds.date_range
-    with ds.acquisition_window(min(p.start for p in periods), max(p.end for p in periods)):
-        counts = ds.run_file("marts/kpi_counts", {
-            "first_day": first, "last_day": last, "paid": list(ds.config.paid),
-            "passive": list(ds.config.passive),
-            "high_value_total": ds.config.high_value_order_total,
-        })
+    try:
+        with ds.acquisition_window(min(p.start for p in periods), max(p.end for p in periods)):
+            counts = ds.run_file("marts/kpi_counts", {
+                "first_day": first, "last_day": last, "paid": list(ds.config.paid),
+                "passive": list(ds.config.passive),
+                "high_value_total": ds.config.high_value_order_total,
+            })
+    finally:
+        # the activity days are the largest table (43 M rows at scale 1): free them for the
+        # analyses that follow in the same command (a report)
+        ds.con.sql("DROP TABLE IF EXISTS user_days")
     if ds.files["spend"] is not None:  # spend data exists: no rows in P means 0, not unknown
         counts = counts.with_columns(pl.col("spend", "paid_spend").fill_null(0.0))
     return counts
