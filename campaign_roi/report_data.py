@@ -52,25 +52,35 @@ def segment_frames(ds: Dataset, period: Period) -> tuple[pl.DataFrame, pl.DataFr
     return segs, migration
 
 
-def period_report(ds: Dataset, period: Period, lang: str = "en",
-                  generated_at: datetime | None = None) -> ReportData:
+def _report(ds: Dataset, title: str, period: Period, generated_at: datetime | None,
+            **sections: pl.DataFrame | None) -> ReportData:
+    """The sections every report has (KPIs with QoQ/YoY, channels, attribution, daily trend
+    over ``period``) plus the given ones."""
     first, last = ds.date_range
-    ds.materialize("conversions", "orders")  # shared by every section below
-    segs, migration = segment_frames(ds, period)
     return ReportData(
-        title=f"{label('report.period_title', lang)} {period.label}",
+        title=title,
         period_label=period.label,
         data_range=(first, last) if first and last else None,
         generated_at=generated_at,
         summary=summary(ds, period, compare=True),
         channels=channel_table(ds, period),
         attribution=attribution_frame(ds, period),
+        daily=daily_frame(ds, period),
+        **sections,
+    )
+
+
+def period_report(ds: Dataset, period: Period, lang: str = "en",
+                  generated_at: datetime | None = None) -> ReportData:
+    ds.materialize("conversions", "orders")  # shared by every section
+    segs, migration = segment_frames(ds, period)
+    return _report(
+        ds, f"{label('report.period_title', lang)} {period.label}", period, generated_at,
         funnel=funnel(ds.con, list(PERIOD_FUNNEL), period.start, period.end),
         retention=retention(ds.con, "register", "month", periods=3, end=period.end),
         segments=segs,
         migration=migration,
         campaigns=campaign_table(ds, period),
-        daily=daily_frame(ds, period),
     )
 
 
@@ -78,22 +88,15 @@ def campaign_report(ds: Dataset, campaign_id: str, lang: str = "en",
                     generated_at: datetime | None = None) -> ReportData:
     """A campaign's review: KPIs over its dates (vs the same length before), channels,
     attribution and daily trend over its dates, the join → order funnel, its §5.2 row."""
+    ds.materialize("conversions", "orders")  # shared by every section
     row = campaign_row(ds, campaign_id)
     start, end = row["start_date"][0], row["end_date"][0]
-    period = date_range(start, end)
-    first, last = ds.date_range
     window = end - start + timedelta(days=8)  # orders up to end_date + 7 days
-    return ReportData(
-        title=f"{label('report.campaign_title', lang)} {row['name'][0]}",
-        period_label=period.label,
-        data_range=(first, last) if first and last else None,
-        generated_at=generated_at,
-        summary=summary(ds, period, compare=True),
-        channels=channel_table(ds, period),
-        attribution=attribution_frame(ds, period),
+    return _report(
+        ds, f"{label('report.campaign_title', lang)} {row['name'][0]}", date_range(start, end),
+        generated_at,
         funnel=funnel(ds.con, [f"campaign_join:{campaign_id}", "order"], start, end, window),
         campaigns=row,
-        daily=daily_frame(ds, period),
     )
 
 
