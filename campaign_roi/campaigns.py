@@ -74,28 +74,5 @@ def campaign_detail(
         conversion_from_start=ratio("users", pl.lit(participants)),
         dropped=pl.lit(participants) - pl.col("users"),
     )
-    daily = ds.sql(
-        """
-        WITH c AS (SELECT * FROM campaigns WHERE campaign_id = $id),
-        joins AS (
-            SELECT e.user_id, min(e.event_time) AS first_join
-            FROM events e JOIN c ON e.campaign_id = c.campaign_id
-             AND e.event_date BETWEEN c.start_date AND c.end_date
-            WHERE e.event_type = 'campaign_join' GROUP BY e.user_id
-        ),
-        join_days AS (SELECT CAST(first_join AS DATE) AS date, count(*) AS joins
-                      FROM joins GROUP BY 1),
-        order_days AS (
-            SELECT o.event_date AS date, count(*) AS orders, sum(o.amount) AS revenue
-            FROM joins j JOIN orders o ON o.user_id = j.user_id AND o.event_time >= j.first_join
-            JOIN c ON o.event_date <= c.end_date + 7
-            GROUP BY 1
-        )
-        SELECT date, coalesce(joins, 0) AS joins, coalesce(orders, 0) AS orders,
-               coalesce(revenue, 0.0) AS revenue
-        FROM join_days FULL OUTER JOIN order_days USING (date)
-        ORDER BY date
-        """,
-        {"id": campaign_id},
-    )
+    daily = ds.run_file("marts/campaign_daily", {"id": campaign_id})
     return {"summary": row, "funnel": funnel, "daily": daily}

@@ -282,6 +282,8 @@ class Dataset:
         from campaign_roi.sql_files import load_query
 
         self.con.sql("CREATE VIEW conversions AS " + load_query("intermediate/conversions"))
+        for view in ("campaign_joins", "campaign_orders"):
+            self.con.sql(f"CREATE VIEW {view} AS " + load_query(f"intermediate/{view}"))
         lookback_us = round(self.config.lookback_days["register"] * 86_400_000_000)
         self.con.sql("SET VARIABLE register_lookback_us = $v", params={"v": lookback_us})
         self.con.sql("CREATE VIEW acquisition AS " + load_query("intermediate/acquisition"))

@@ -15,6 +15,7 @@ p only touches (feed, 2025-09-01): a prospect.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -154,3 +155,15 @@ def test_metrics_doc_is_generated_from_the_definitions() -> None:
     text = (Path(__file__).parent.parent / "docs" / "metrics.md").read_text(encoding="utf-8")
     assert text == metrics_markdown(), "regenerate: python -m campaign_roi.metrics > docs/metrics.md"
     assert all(f"`{k}`" in text for k in KPIS)
+
+
+def test_campaign_detail_daily_series(story: Path) -> None:
+    from campaign_roi.campaigns import campaign_detail
+
+    detail = campaign_detail(Dataset.open(story), "brand_collab")
+    # joins: a 07-01, h 07-10; converting orders: a 250 on 07-02, h 120 on 07-12
+    # (a's 08-10 order is after end_date + 7 days)
+    assert detail["daily"].rows() == [
+        (date(2025, 7, 1), 1, 0, 0.0), (date(2025, 7, 2), 0, 1, 250.0),
+        (date(2025, 7, 10), 1, 0, 0.0), (date(2025, 7, 12), 0, 1, 120.0)]
+    assert detail["funnel"]["users"].to_list() == [2, 2]

@@ -16,23 +16,13 @@ campaign_cost AS (
 ),
 
 joins AS (
-    SELECT e.campaign_id, e.user_id, min(e.event_time) AS first_join
-    FROM events AS e
-    JOIN campaign AS c
-      ON e.campaign_id = c.campaign_id
-     AND e.event_date BETWEEN c.start_date AND c.end_date
-    WHERE e.event_type = 'campaign_join'
-    GROUP BY e.campaign_id, e.user_id
+    SELECT campaign_id, user_id
+    FROM campaign_joins
 ),
 
 converting_orders AS (
-    SELECT j.campaign_id, j.user_id, o.amount
-    FROM joins AS j
-    JOIN campaign AS c USING (campaign_id)
-    JOIN orders AS o
-      ON o.user_id = j.user_id
-     AND o.event_time >= j.first_join
-     AND o.event_date <= c.end_date + 7
+    SELECT campaign_id, user_id, amount
+    FROM campaign_orders
 ),
 
 participation AS (
