@@ -9,6 +9,7 @@ attainment ≥ 1 always means the target is met.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -23,19 +24,19 @@ SUMMARY_COLUMNS = ("metric", "value", "previous", "change_qoq", "last_year", "ch
                    "target", "attainment")
 
 
-def prepare_user_days(ds: Dataset) -> None:
-    """Materialise distinct (user, local activity day) pairs for one KPI query."""
-    ds.con.sql(
-        "CREATE TEMP TABLE IF NOT EXISTS user_days AS SELECT DISTINCT user_id, event_date "
-        "FROM events WHERE event_type IN ('register', 'active', 'campaign_join', 'order')"
-    )
+def prepare_activity_words(ds: Dataset, first_day: date) -> None:
+    """Materialise the distinct (user, local activity day) pairs, packed as bits
+    (queries/intermediate/activity_words.sql), for one KPI query."""
+    from campaign_roi.sql_files import load_query
+
+    ds.con.sql("CREATE TEMP TABLE IF NOT EXISTS activity_words AS "
+               + load_query("intermediate/activity_words"), params={"first_day": first_day})
 
 
 def prepare(ds: Dataset) -> None:
-    """Work every KPI query shares, done once per command: conversions, orders, activity
-    days and campaign results."""
-    ds.materialize("conversions", "orders")
-    prepare_user_days(ds)
+    """Work every KPI query shares, done once per command: conversions (registers, orders)
+    and campaign results."""
+    ds.materialize("conversions")
     prepare_campaign_results(ds)
 
 
@@ -58,17 +59,19 @@ def kpi_counts(ds: Dataset, periods: list[Period]) -> pl.DataFrame:
     ds.con.sql("CREATE OR REPLACE TEMP TABLE kpi_periods AS SELECT * FROM _kpi_periods")
     ds.con.unregister("_kpi_periods")
     first, last = ds.date_range
+    # no events: any day serves as day index 0 of the (empty) activity table
+    first_day = first or min(p.start for p in periods)
+    prepare_activity_words(ds, first_day)
     try:
         with ds.acquisition_window(min(p.start for p in periods), max(p.end for p in periods)):
             counts = ds.run_file("marts/kpi_counts", {
-                "first_day": first, "last_day": last, "paid": list(ds.config.paid),
+                "first_day": first_day, "last_day": last, "paid": list(ds.config.paid),
                 "passive": list(ds.config.passive),
                 "high_value_total": ds.config.high_value_order_total,
             })
     finally:
-        # the activity days are the largest table (43 M rows at scale 1): free them for the
-        # analyses that follow in the same command (a report)
-        ds.con.sql("DROP TABLE IF EXISTS user_days")
+        # free the activity table for the analyses that follow in the same command (a report)
+        ds.con.sql("DROP TABLE IF EXISTS activity_words")
     if ds.files["spend"] is not None:  # spend data exists: no rows in P means 0, not unknown
         counts = counts.with_columns(pl.col("spend", "paid_spend").fill_null(0.0))
     return counts

@@ -1,8 +1,13 @@
 -- KPI counts and sums per period (SPEC §5). Reads the temp tables kpi_periods(period,
--- start_date, end_date) and user_days(user_id, event_date: distinct activity days), and the
--- campaign results (temp table campaign_results). New users and payers come from the
--- conversions (first register, first order), not from the users view, so the acquisition
--- of only the periods' registrants is computed. Ratios are computed in the Polars layer.
+-- start_date, end_date) and activity_words (intermediate/activity_words.sql: the distinct
+-- (user, active day) pairs packed as bits, day index 0 = $first_day), and the campaign
+-- results (temp table campaign_results). New users and payers come from the conversions
+-- (first register, first order), not from the users view, so the acquisition of only the
+-- periods' registrants is computed. Ratios are computed in the Polars layer.
+--
+-- "Active on some day in [a, b]" (day indexes) is tested word by word: the words a // 64 ..
+-- b // 64 of the user are read and bits lo..hi of word w are kept with the mask
+-- (~0 >> (63 - (hi - lo))) << lo, where lo = max(a - 64w, 0) and hi = min(b - 64w, 63).
 -- Params: $first_day, $last_day (the data's), $paid, $passive (group lists),
 -- $high_value_total.
 WITH
@@ -23,6 +28,13 @@ first_order AS (
     WHERE conversion_type = 'first_order'
 ),
 
+orders_ AS (
+    -- every order (conversions of type order: value = amount)
+    SELECT user_id, conversion_date AS order_date, value AS amount
+    FROM conversions
+    WHERE conversion_type = 'order'
+),
+
 acquired AS (
     SELECT user_id, acquisition_channel
     FROM acquisition
@@ -30,31 +42,49 @@ acquired AS (
 
 days AS (
     -- the period's days that lie within the data (days without activity count as 0)
-    SELECT period, CAST(unnest(generate_series(
-        greatest(start_date, $first_day), least(end_date, $last_day), INTERVAL 1 DAY)) AS DATE) AS day
-    FROM periods
+    SELECT period, day, day - $first_day::DATE AS day_index
+    FROM (
+        SELECT period, CAST(unnest(generate_series(
+            greatest(start_date, $first_day), least(end_date, $last_day), INTERVAL 1 DAY
+        )) AS DATE) AS day
+        FROM periods
+    )
 ),
 
 daily_active AS (
-    SELECT event_date, count(*) AS dau
-    FROM user_days
-    WHERE event_date IN (SELECT day FROM days)
-    GROUP BY event_date
+    -- one count per day of the words that hold a period day: bit j of word w is day 64w + j
+    SELECT w.word * 64 + r.j AS day_index, count(*) AS dau
+    FROM activity_words AS w
+    JOIN (SELECT DISTINCT day_index // 64 AS word FROM days) AS dw ON dw.word = w.word
+    CROSS JOIN range(64) AS r(j)
+    WHERE (w.bits >> r.j) & CAST(1 AS UBIGINT) = 1
+    GROUP BY ALL
 ),
 
 dau AS (
     SELECT d.period, max(coalesce(a.dau, 0)) AS dau_peak, avg(coalesce(a.dau, 0)) AS dau_avg
     FROM days AS d
-    LEFT JOIN daily_active AS a ON a.event_date = d.day
+    LEFT JOIN daily_active AS a ON a.day_index = d.day_index
     GROUP BY d.period
 ),
 
+period_spans AS (
+    -- each period's day indexes within the data
+    SELECT period, min(day_index) AS a, max(day_index) AS b
+    FROM days
+    GROUP BY period
+),
+
 active AS (
-    -- an equi-join on the day (a hash join with the few period days as the build side)
-    SELECT d.period, count(DISTINCT u.user_id) AS active_users
-    FROM days AS d
-    JOIN user_days AS u ON u.event_date = d.day
-    GROUP BY d.period
+    SELECT s.period, count(DISTINCT w.user_id) AS active_users
+    FROM (
+        SELECT period, a, b, unnest(range(a // 64, b // 64 + 1)) AS word FROM period_spans
+    ) AS s
+    JOIN activity_words AS w ON w.word = s.word
+    WHERE w.bits & ((~CAST(0 AS UBIGINT) >> (63 - (least(s.b - 64 * s.word, 63)
+                                                    - greatest(s.a - 64 * s.word, 0))))
+                    << greatest(s.a - 64 * s.word, 0)) <> 0
+    GROUP BY s.period
 ),
 
 registered AS (
@@ -79,7 +109,7 @@ first_payers AS (
 paying AS (
     SELECT p.period, count(DISTINCT o.user_id) AS payers, sum(o.amount) AS gmv
     FROM periods AS p
-    JOIN orders AS o ON o.event_date BETWEEN p.start_date AND p.end_date
+    JOIN orders_ AS o ON o.order_date BETWEEN p.start_date AND p.end_date
     GROUP BY p.period
 ),
 
@@ -109,26 +139,6 @@ m1_cohort AS (
     WHERE u.register_date + 59 <= $last_day
 ),
 
-m1_retained AS (
-    SELECT DISTINCT c.period, c.user_id
-    FROM m1_cohort AS c
-    JOIN user_days AS d
-      ON d.user_id = c.user_id
-     AND d.event_date BETWEEN c.register_date + 30 AND c.register_date + 59
-),
-
-m1 AS (
-    SELECT
-        c.period,
-        count(*) AS m1_cohort,
-        count(r.user_id) AS m1_retained,
-        count(*) FILTER (WHERE c.invitee) AS invitee_m1_cohort,
-        count(r.user_id) FILTER (WHERE c.invitee) AS invitee_m1_retained
-    FROM m1_cohort AS c
-    LEFT JOIN m1_retained AS r USING (period, user_id)
-    GROUP BY c.period
-),
-
 months AS (
     -- calendar months of P whose next month lies wholly within the data
     SELECT period, month_start
@@ -144,25 +154,9 @@ months AS (
 high_value_pairs AS (
     SELECT m.period, m.month_start, o.user_id
     FROM months AS m
-    JOIN orders AS o ON date_trunc('month', o.event_date) = m.month_start
+    JOIN orders_ AS o ON date_trunc('month', o.order_date) = m.month_start
     GROUP BY m.period, m.month_start, o.user_id
     HAVING sum(o.amount) >= $high_value_total
-),
-
-high_value_retained AS (
-    SELECT DISTINCT h.period, h.month_start, h.user_id
-    FROM high_value_pairs AS h
-    JOIN user_days AS d
-      ON d.user_id = h.user_id
-     AND d.event_date BETWEEN CAST(h.month_start + INTERVAL 1 MONTH AS DATE)
-                          AND CAST(h.month_start + INTERVAL 2 MONTH - INTERVAL 1 DAY AS DATE)
-),
-
-high_value AS (
-    SELECT h.period, count(*) AS high_value_pairs, count(r.user_id) AS high_value_retained
-    FROM high_value_pairs AS h
-    LEFT JOIN high_value_retained AS r USING (period, month_start, user_id)
-    GROUP BY h.period
 ),
 
 m3_payers AS (
@@ -173,15 +167,66 @@ m3_payers AS (
     WHERE u.first_order_date + 119 <= $last_day
 ),
 
+windows AS (
+    -- the activity windows to test, as day indexes [a, b]; month_start only for high_value
+    SELECT kind, period, user_id, month_start, greatest(a, 0) AS a, b
+    FROM (
+    SELECT 'm1' AS kind, period, user_id, CAST(NULL AS DATE) AS month_start,
+           register_date - $first_day::DATE + 30 AS a, register_date - $first_day::DATE + 59 AS b
+    FROM m1_cohort
+    UNION ALL
+    SELECT 'high_value', period, user_id, month_start,
+           CAST(month_start + INTERVAL 1 MONTH AS DATE) - $first_day::DATE,
+           CAST(month_start + INTERVAL 2 MONTH - INTERVAL 1 DAY AS DATE) - $first_day::DATE
+    FROM high_value_pairs
+    UNION ALL
+    SELECT 'm3', period, user_id, NULL, first_order_date - $first_day::DATE + 90,
+           first_order_date - $first_day::DATE + 119
+    FROM m3_payers
+    )
+    WHERE b >= 0 AND a <= b
+),
+
+window_hits AS (
+    -- windows with an active day: the user's words a // 64 .. b // 64, masked to [a, b]
+    SELECT DISTINCT x.kind, x.period, x.user_id, x.month_start
+    FROM (
+        SELECT *, unnest(range(a // 64, b // 64 + 1)) AS word FROM windows
+    ) AS x
+    JOIN activity_words AS w ON w.user_id = x.user_id AND w.word = x.word
+    WHERE w.bits & ((~CAST(0 AS UBIGINT) >> (63 - (least(x.b - 64 * x.word, 63)
+                                                    - greatest(x.a - 64 * x.word, 0))))
+                    << greatest(x.a - 64 * x.word, 0)) <> 0
+),
+
+m1 AS (
+    SELECT
+        c.period,
+        count(*) AS m1_cohort,
+        count(h.user_id) AS m1_retained,
+        count(*) FILTER (WHERE c.invitee) AS invitee_m1_cohort,
+        count(h.user_id) FILTER (WHERE c.invitee) AS invitee_m1_retained
+    FROM m1_cohort AS c
+    LEFT JOIN window_hits AS h ON h.kind = 'm1' AND h.period = c.period AND h.user_id = c.user_id
+    GROUP BY c.period
+),
+
+high_value AS (
+    SELECT p.period, count(*) AS high_value_pairs, count(h.user_id) AS high_value_retained
+    FROM high_value_pairs AS p
+    LEFT JOIN window_hits AS h
+      ON h.kind = 'high_value' AND h.period = p.period AND h.month_start = p.month_start
+     AND h.user_id = p.user_id
+    GROUP BY p.period
+),
+
 m3 AS (
     SELECT
         c.period,
-        count(DISTINCT c.user_id) AS m3_payer_cohort,
-        count(DISTINCT d.user_id) AS m3_payer_retained
+        count(*) AS m3_payer_cohort,
+        count(h.user_id) AS m3_payer_retained
     FROM m3_payers AS c
-    LEFT JOIN user_days AS d
-      ON d.user_id = c.user_id
-     AND d.event_date BETWEEN c.first_order_date + 90 AND c.first_order_date + 119
+    LEFT JOIN window_hits AS h ON h.kind = 'm3' AND h.period = c.period AND h.user_id = c.user_id
     GROUP BY c.period
 ),
 

@@ -1,0 +1,20 @@
+-- Activity days packed as bits (SPEC §5 active users, DAU, M1/M3/high-value retention):
+-- one row per (user, word) with bit j of `bits` set when the user has an activity event
+-- (register, active, campaign_join, order) on local day $first_day + 64 * word + j.
+-- It holds exactly the distinct (user, active day) pairs — sum(bit_count(bits)) is their
+-- number — in about one row per user and 64 days, so the KPI queries test "active on some
+-- day in [a, b]" with a mask instead of grouping tens of millions of (user, day) rows.
+-- Params: $first_day (the data's first local day: day index 0).
+WITH
+activity AS (
+    SELECT user_id, event_date - $first_day::DATE AS day_index
+    FROM events
+    WHERE event_type IN ('register', 'active', 'campaign_join', 'order')
+)
+
+SELECT
+    user_id,
+    day_index // 64 AS word,
+    bit_or(CAST(1 AS UBIGINT) << (day_index % 64)) AS bits
+FROM activity
+GROUP BY user_id, day_index // 64
