@@ -28,7 +28,8 @@ def channel_table(ds: Dataset, period: Period, model: str = DEFAULT_MODEL) -> pl
     ds.materialize("conversions")  # read by all three attribution runs
     register = _credits(ds, period, model, "register")
     payers = ds.sql(
-        "SELECT user_id, 1.0 AS paid FROM users WHERE first_order_date <= $end",
+        "SELECT user_id, 1.0 AS paid FROM conversions "
+        "WHERE conversion_type = 'first_order' AND conversion_date <= $end",
         {"end": period.end},
     )
     new_users = register.join(payers, on="user_id", how="left").group_by("channel").agg(

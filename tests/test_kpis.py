@@ -167,3 +167,30 @@ def test_campaign_detail_daily_series(story: Path) -> None:
         (date(2025, 7, 1), 1, 0, 0.0), (date(2025, 7, 2), 0, 1, 250.0),
         (date(2025, 7, 10), 1, 0, 0.0), (date(2025, 7, 12), 0, 1, 120.0)]
     assert detail["funnel"]["users"].to_list() == [2, 2]
+
+
+def test_daily_by_channel_agrees_with_the_users_view(story: Path) -> None:
+    """The report's daily trend reads conversions + acquisition; the users view (one row per
+    user with register_date and acquisition_channel) gives the same figures."""
+    from campaign_roi.report_data import daily_frame
+
+    ds = Dataset.open(story)
+    period = parse_period("2025Q3")
+    got = daily_frame(ds, period)
+    want = ds.sql("""
+        WITH n AS (SELECT register_date AS date, acquisition_channel AS channel,
+                          count(*) AS new_users
+                   FROM users WHERE register_date BETWEEN $start AND $end GROUP BY ALL),
+             r AS (SELECT o.event_date AS date,
+                          coalesce(u.acquisition_channel, 'unregistered') AS channel,
+                          sum(o.amount) AS revenue
+                   FROM orders o LEFT JOIN users u USING (user_id)
+                   WHERE o.event_date BETWEEN $start AND $end GROUP BY ALL)
+        SELECT date, channel, coalesce(new_users, 0) AS new_users,
+               coalesce(revenue, 0.0) AS revenue
+        FROM n FULL OUTER JOIN r USING (date, channel) ORDER BY date, channel
+    """, {"start": period.start, "end": period.end})
+    assert got.rows() == want.rows()
+    # a (campus 07-01), b (referral 07-05), c (organic 07-20), d (kol 08-15)
+    assert sorted(got.filter(pl.col("new_users") > 0)["channel"].to_list()) == [
+        "campus_community", "kol", "organic", "referral"]

@@ -2,15 +2,33 @@
 -- One row per conversion; conversion_date is the local date; net_value subtracts linked refunds;
 -- referrer_id is the inviting user of a register.
 WITH
+conversion_events AS MATERIALIZED (
+    -- one scan of the events for registers, orders and the refunds linked to orders
+    SELECT event_type, user_id, event_time, event_id, order_id, campaign_id, referrer_id, amount
+    FROM events
+    WHERE event_type IN ('register', 'order', 'refund')
+),
+
 registers AS (
     SELECT user_id, event_time, event_id, campaign_id, referrer_id
-    FROM events
+    FROM conversion_events
     WHERE event_type = 'register'
 ),
 
+refunds AS (
+    -- as in the orders view: refunded = the amounts of the refunds naming the order
+    SELECT order_id, sum(amount) AS refunded
+    FROM conversion_events
+    WHERE event_type = 'refund' AND order_id IS NOT NULL
+    GROUP BY order_id
+),
+
 orders_ AS (
-    SELECT user_id, event_time, event_id, order_id, campaign_id, amount, net_amount
-    FROM orders
+    SELECT o.user_id, o.event_time, o.event_id, o.order_id, o.campaign_id, o.amount,
+           o.amount - coalesce(r.refunded, 0.0) AS net_amount
+    FROM conversion_events AS o
+    LEFT JOIN refunds AS r ON o.order_id = r.order_id
+    WHERE o.event_type = 'order'
 ),
 
 first_register AS (

@@ -2,21 +2,40 @@
 -- order amounts of that day, both by the user's acquisition channel (last_non_direct,
 -- register). Users who never registered count under 'unregistered'. Params: $start, $end.
 WITH
+registers AS (
+    -- each user's first register
+    SELECT user_id, conversion_date AS register_date
+    FROM conversions
+    WHERE conversion_type = 'register'
+),
+
+orders_ AS (
+    SELECT user_id, conversion_date AS order_date, value AS amount
+    FROM conversions
+    WHERE conversion_type = 'order'
+),
+
+acquired AS (
+    SELECT user_id, acquisition_channel
+    FROM acquisition
+),
+
 new_users AS (
-    SELECT register_date AS date, acquisition_channel AS channel, count(*) AS new_users
-    FROM users
-    WHERE register_date BETWEEN $start AND $end
+    SELECT r.register_date AS date, a.acquisition_channel AS channel, count(*) AS new_users
+    FROM registers AS r
+    LEFT JOIN acquired AS a USING (user_id)
+    WHERE r.register_date BETWEEN $start AND $end
     GROUP BY ALL
 ),
 
 revenue AS (
     SELECT
-        o.event_date AS date,
-        coalesce(u.acquisition_channel, 'unregistered') AS channel,
+        o.order_date AS date,
+        coalesce(a.acquisition_channel, 'unregistered') AS channel,
         sum(o.amount) AS revenue
-    FROM orders AS o
-    LEFT JOIN users AS u USING (user_id)
-    WHERE o.event_date BETWEEN $start AND $end
+    FROM orders_ AS o
+    LEFT JOIN acquired AS a USING (user_id)
+    WHERE o.order_date BETWEEN $start AND $end
     GROUP BY ALL
 )
 
