@@ -133,6 +133,13 @@ class Attribution:
             return
         start, end = self._period()
         con = self.ds.con
+        key = (self.opts.conversion, start, end, self.lookback_us, self.opts.transform,
+               self.opts.max_touches)
+        if self.ds.temp_keys.get("journeys") == key:
+            # an earlier run of this command (a report) built the same journeys
+            self._prepared = True
+            return
+        self.ds.temp_keys.pop("null_journeys", None)
         # one pass over the conversions view and one over the touches for this run: the
         # conversions of this type up to the period end (null paths need each user's last
         # one), and the touches that any journey or null path of the period can use
@@ -162,9 +169,12 @@ class Attribution:
         self._transform_into("journeys", load_query("intermediate/eligible_touches"), {
             "lookback_us": self.lookback_us,
         })
+        self.ds.temp_keys["journeys"] = key
         self._prepared = True
 
     def _null_journeys(self) -> None:
+        if self.ds.temp_keys.get("null_journeys") == self.ds.temp_keys.get("journeys"):
+            return  # built for the same journeys by an earlier run of this command
         start, end = self._period()
         first, last = self.ds.date_range
         if first is None or last is None:
@@ -177,6 +187,7 @@ class Attribution:
             "conversion": self.opts.conversion, "start": start, "end": end,
             "end_instant": end_instant, "lookback_us": self.lookback_us,
         })
+        self.ds.temp_keys["null_journeys"] = self.ds.temp_keys.get("journeys")
 
     # -- outputs ---------------------------------------------------------------------------
     def paths(self) -> pl.DataFrame:

@@ -480,8 +480,9 @@ def demo(out_dir: str, scale: float, seed: int, lang: str, quiet: bool) -> None:
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
               help="The HTML file to write.")
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress output.")
 @data_options
-def report(period: str | None, campaign_id: str | None, out: str, lang: str,
+def report(period: str | None, campaign_id: str | None, out: str, lang: str, quiet: bool,
            data: str | None, config: str | None) -> None:
     """Write one self-contained offline HTML report (SPEC §8)."""
     from campaign_roi.periods import parse_period
@@ -491,8 +492,9 @@ def report(period: str | None, campaign_id: str | None, out: str, lang: str,
     if bool(period) == bool(campaign_id):
         raise click.UsageError("give exactly one of --period P or --campaign ID")
     ds = open_dataset(data, config)
-    content = (period_report(ds, parse_period(period), lang) if period
-               else campaign_report(ds, str(campaign_id), lang))
+    progress = _progress(quiet)
+    content = (period_report(ds, parse_period(period), lang, progress=progress) if period
+               else campaign_report(ds, str(campaign_id), lang, progress=progress))
     path = write_report(content, out, lang)
     click.echo(f"wrote {path}")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
@@ -158,6 +158,9 @@ class Dataset:
         self.raw_types: dict[str, dict[str, str]] = {}
         self._duplicates: int | None = None
         self._materialized: set[str] = set()
+        #: what the shared temp tables of this command hold (table name → the key of the
+        #: options that built it), so a later analysis with the same key reuses the table
+        self.temp_keys: dict[str, Hashable] = {}
 
     # -- opening -------------------------------------------------------------------------
     @classmethod

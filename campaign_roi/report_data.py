@@ -5,6 +5,7 @@ Each analysis runs once per report; charts and tables read the same frames.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -52,52 +53,90 @@ def segment_frames(ds: Dataset, period: Period) -> tuple[pl.DataFrame, pl.DataFr
     return segs, migration
 
 
+Progress = Callable[[str], None]
+Frames = dict[str, pl.DataFrame | None]
+#: a report section: its name and what builds its frames (ReportData field → frame)
+Section = tuple[str, Callable[[], Frames]]
+
+
+def _run_sections(sections: list[Section], progress: Progress | None) -> Frames:
+    """Run the sections in order, telling ``progress`` which one starts."""
+    out: Frames = {}
+    for i, (name, build) in enumerate(sections, start=1):
+        if progress:
+            progress(f"[{i}/{len(sections)}] {name}")
+        out.update(build())
+    return out
+
+
+def _common_sections(ds: Dataset, period: Period) -> list[Section]:
+    """The sections every report has: KPIs with QoQ/YoY, attribution (all eight models),
+    channels, daily trend over ``period``. Attribution runs before channels so that the
+    channel table's register credits reuse its journeys (Dataset.temp_keys)."""
+    return [
+        ("summary", lambda: {"summary": summary(ds, period, compare=True)}),
+        ("attribution", lambda: {"attribution": attribution_frame(ds, period)}),
+        ("channels", lambda: {"channels": channel_table(ds, period)}),
+        ("daily trend", lambda: {"daily": daily_frame(ds, period)}),
+    ]
+
+
+def _prepare_shared(ds: Dataset) -> None:
+    """Views every section reads, computed once per report: the conversions and the
+    acquisition channel of every registered user (summary, daily trend)."""
+    ds.materialize("conversions", "acquisition")
+
+
 def _report(ds: Dataset, title: str, period: Period, generated_at: datetime | None,
-            **sections: pl.DataFrame | None) -> ReportData:
-    """The sections every report has (KPIs with QoQ/YoY, channels, attribution, daily trend
-    over ``period``) plus the given ones."""
+            frames: Frames) -> ReportData:
     first, last = ds.date_range
     return ReportData(
-        title=title,
-        period_label=period.label,
-        data_range=(first, last) if first and last else None,
-        generated_at=generated_at,
-        summary=summary(ds, period, compare=True),
-        channels=channel_table(ds, period),
-        attribution=attribution_frame(ds, period),
-        daily=daily_frame(ds, period),
-        **sections,
+        title=title, period_label=period.label,
+        data_range=(first, last) if first and last else None, generated_at=generated_at,
+        summary=frames.get("summary"), channels=frames.get("channels"),
+        attribution=frames.get("attribution"), funnel=frames.get("funnel"),
+        retention=frames.get("retention"), segments=frames.get("segments"),
+        migration=frames.get("migration"), campaigns=frames.get("campaigns"),
+        daily=frames.get("daily"),
     )
 
 
 def period_report(ds: Dataset, period: Period, lang: str = "en",
-                  generated_at: datetime | None = None) -> ReportData:
-    ds.materialize("conversions", "orders")  # shared by every section
-    segs, migration = segment_frames(ds, period)
-    return _report(
-        ds, f"{label('report.period_title', lang)} {period.label}", period, generated_at,
-        funnel=funnel(ds.con, list(PERIOD_FUNNEL), period.start, period.end),
-        retention=retention(ds.con, "register", "month", periods=3, end=period.end),
-        segments=segs,
-        migration=migration,
-        campaigns=campaign_table(ds, period),
-    )
+                  generated_at: datetime | None = None,
+                  progress: Progress | None = None) -> ReportData:
+    """Every section of a period report; ``progress`` hears the name of each section."""
+    _prepare_shared(ds)
+    frames = _run_sections([
+        *_common_sections(ds, period),
+        ("funnel", lambda: {"funnel": funnel(ds.con, list(PERIOD_FUNNEL), period.start,
+                                             period.end)}),
+        ("retention", lambda: {"retention": retention(ds.con, "register", "month", periods=3,
+                                                      end=period.end)}),
+        ("segments", lambda: dict(zip(("segments", "migration"), segment_frames(ds, period),
+                                      strict=True))),
+        ("campaigns", lambda: {"campaigns": campaign_table(ds, period)}),
+    ], progress)
+    return _report(ds, f"{label('report.period_title', lang)} {period.label}", period,
+                   generated_at, frames)
 
 
 def campaign_report(ds: Dataset, campaign_id: str, lang: str = "en",
-                    generated_at: datetime | None = None) -> ReportData:
+                    generated_at: datetime | None = None,
+                    progress: Progress | None = None) -> ReportData:
     """A campaign's review: KPIs over its dates (vs the same length before), channels,
     attribution and daily trend over its dates, the join → order funnel, its §5.2 row."""
-    ds.materialize("conversions", "orders")  # shared by every section
+    _prepare_shared(ds)
     row = campaign_row(ds, campaign_id)
     start, end = row["start_date"][0], row["end_date"][0]
     window = end - start + timedelta(days=8)  # orders up to end_date + 7 days
-    return _report(
-        ds, f"{label('report.campaign_title', lang)} {row['name'][0]}", date_range(start, end),
-        generated_at,
-        funnel=funnel(ds.con, [f"campaign_join:{campaign_id}", "order"], start, end, window),
-        campaigns=row,
-    )
+    period = date_range(start, end)
+    frames = _run_sections([
+        *_common_sections(ds, period),
+        ("funnel", lambda: {"funnel": funnel(ds.con, [f"campaign_join:{campaign_id}", "order"],
+                                             start, end, window)}),
+    ], progress)
+    return _report(ds, f"{label('report.campaign_title', lang)} {row['name'][0]}", period,
+                   generated_at, {**frames, "campaigns": row})
 
 
 def chart_frame(ds: Dataset, chart: str, period: Period) -> pl.DataFrame:

@@ -94,3 +94,26 @@ def test_chart_command(story: Path, tmp_path: Path) -> None:
     assert r.exit_code == 2 and "unknown chart" in r.output
     frame = chart_frame(Dataset.open(story), "segment_bars", parse_period("2025Q3"))
     assert list(frame.columns) == ["segment", "users", "share"]
+
+
+def test_report_sections_share_work_and_report_progress(story: Path) -> None:
+    """Progress names every section in order; the channel table's register credits reuse
+    the journeys of the attribution section, and equal a standalone channel table."""
+    from campaign_roi.channels import channel_table
+
+    ds = Dataset.open(story)
+    heard: list[str] = []
+    data = period_report(ds, parse_period("2025Q3"), progress=heard.append)
+    assert heard == ["[1/8] summary", "[2/8] attribution", "[3/8] channels",
+                     "[4/8] daily trend", "[5/8] funnel", "[6/8] retention", "[7/8] segments",
+                     "[8/8] campaigns"]
+    assert ds.temp_keys["journeys"][0] == "order"  # the channel table's last run
+    alone = channel_table(Dataset.open(story), parse_period("2025Q3"))
+    assert data.channels is not None and data.channels.equals(alone)
+
+
+def test_report_progress_is_quiet_when_piped(story: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["report", "--data", str(story), "--period", "2025Q3",
+                                       "--out", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"wrote {tmp_path / 'r.html'}\n"  # no "[1/8] …" lines
