@@ -13,6 +13,7 @@ command from the smallest to the largest scale relative to the growth in events.
 
     python benchmarks/run.py                      # scales 0.1 and 1
     python benchmarks/run.py --scales 0.1 --repeat 1
+    python benchmarks/run.py --scales 1 --warm --only summary,report   # some rows only
     python benchmarks/run.py --markdown docs/performance-table.md
 
 Ratios, not absolute seconds, are the figures to read: the machine is shared and noisy.
@@ -104,7 +105,8 @@ def events(data: Path) -> int:
                .fetchall()[0][0])
 
 
-def run_scale(scale: float, repeat: int, warm: bool) -> dict[str, Result]:
+def run_scale(scale: float, repeat: int, warm: bool,
+              only: tuple[str, ...] = ()) -> dict[str, Result]:
     data = dataset(scale)
     tmp = tempfile.mkdtemp(prefix="bench-")
     cache = tempfile.mkdtemp(prefix="bench-cache-")
@@ -123,11 +125,12 @@ def run_scale(scale: float, repeat: int, warm: bool) -> dict[str, Result]:
 
     print(f"scale {scale:g}: {data}", file=sys.stderr)
     best("floor", [PY, "-c", FLOOR, str(data)])
+    commands = [(n, a) for n, a in COMMANDS if not only or any(o in n for o in only)]
     if warm:  # the first command on new files also computes the cached file facts
         shutil.rmtree(cache, ignore_errors=True)
         results["summary --compare, first run on new files"] = timed(
             [PY, "-m", "campaign_roi", "summary", "--period", "2025Q3", "--compare"], env)
-    for name, args in COMMANDS:
+    for name, args in commands:
         best(name, [PY, "-m", "campaign_roi", *[a.format(tmp=tmp) for a in args]])
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(cache, ignore_errors=True)
@@ -158,9 +161,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="runs per command; the best counts")
     ap.add_argument("--warm", action="store_true", help="keep the derived-facts cache")
     ap.add_argument("--markdown", type=Path, help="also write the table to this file")
+    ap.add_argument("--only", default="", metavar="NAME,…",
+                    help="only the commands whose row name contains one of these (and the floor)")
     args = ap.parse_args()
     scales = [float(s) for s in args.scales.split(",")]
-    all_results = {s: run_scale(s, args.repeat, args.warm) for s in scales}
+    only = tuple(o for o in args.only.split(",") if o)
+    all_results = {s: run_scale(s, args.repeat, args.warm, only) for s in scales}
     sizes = {s: events(dataset(s)) for s in scales}
     text = ("events: " + ", ".join(f"{sizes[s]:,} @{s:g}" for s in scales) + "\n\n"
             + table(all_results, sizes))
