@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from campaign_roi.attribution import RULE_MODELS, Attribution, AttributionOptions
@@ -159,4 +159,34 @@ def test_max_touches_never_lengthens_journeys(raw: list[tuple[str, int, str, str
         got = sorted(cr.filter(pl.col("channel") != "organic").group_by("conversion_id")
                      .agg(pl.col("credit").first())["credit"])
         assert [round(x, 9) for x in got] == [round(x, 9) for x in expected]
+        ds.con.close()
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=st.lists(event, min_size=1, max_size=25), null_ids=st.booleans())
+# same time, no ids: the channel decides (kol_a > feed_b > app_store, whichever comes first)
+@example(raw=[("u0", 0, "touch", "feed_b", 1.0), ("u0", 0, "touch", "kol_a", 1.0),
+              ("u0", 6, "register", "kol_a", 1.0), ("u1", 0, "touch", "kol_a", 1.0),
+              ("u1", 0, "touch", "feed_b", 1.0), ("u1", 6, "register", "kol_a", 1.0)],
+         null_ids=True)
+def test_acquisition_is_the_register_last_non_direct(
+        raw: list[tuple[str, int, str, str, float]], null_ids: bool) -> None:
+    """The acquisition view (one arg_max per user) names the channel and campaign that the
+    last_non_direct model credits for the user's first register, organic without a touch;
+    with ties in time and, optionally, no event ids at all."""
+    df = build(raw).with_columns(
+        campaign_id=pl.when(pl.col("event_type") == "touch")
+        .then(pl.format("c{}", pl.int_range(pl.len()) % 3)))
+    if null_ids:
+        df = df.with_columns(event_id=pl.lit(None, pl.String))
+    with tempfile.TemporaryDirectory() as tmp:
+        ds = Dataset.open(write_dataset(Path(tmp) / "ds", df, form="parquet"))
+        acquisition = ds.sql("SELECT user_id, acquisition_channel, acquisition_campaign_id "
+                             "FROM acquisition ORDER BY user_id").rows()
+        credits = Attribution(ds, AttributionOptions(
+            conversion="register", models=("last_non_direct",))).credits()
+        # (the credit table also lists the journey's other touches, with credit 0)
+        want = sorted(credits.filter(pl.col("credit") > 0)
+                      .select("user_id", "channel", "campaign_id").rows())
+        assert acquisition == want
         ds.con.close()

@@ -29,19 +29,23 @@ eligible AS (
 
 last_non_direct AS (
     -- the last touch in journey order (event_time, event_id, channel) not in group direct;
-    -- the last touch when all are direct
-    SELECT user_id, channel_group, campaign_id
+    -- the last touch when all are direct. One group per user: the greatest key is that touch
+    -- (a null event_id or channel counts as greater, as in ORDER BY … DESC NULLS FIRST)
+    SELECT
+        user_id,
+        arg_max(
+            {'channel_group': channel_group, 'campaign_id': campaign_id},
+            {'not_direct': coalesce(channel_group <> 'direct', false), 'time': event_time,
+             'id_null': event_id IS NULL, 'id': coalesce(event_id, ''),
+             'channel_null': channel IS NULL, 'channel': coalesce(channel, '')}
+        ) AS touch
     FROM eligible
-    QUALIFY row_number() OVER (
-        PARTITION BY user_id
-        ORDER BY (channel_group <> 'direct') DESC, event_time DESC,
-                 event_id DESC NULLS FIRST, channel DESC NULLS FIRST
-    ) = 1
+    GROUP BY user_id
 )
 
 SELECT
     r.user_id,
-    coalesce(l.channel_group, 'organic') AS acquisition_channel,
-    l.campaign_id AS acquisition_campaign_id
+    coalesce(l.touch.channel_group, 'organic') AS acquisition_channel,
+    l.touch.campaign_id AS acquisition_campaign_id
 FROM registers AS r
 LEFT JOIN last_non_direct AS l USING (user_id)
