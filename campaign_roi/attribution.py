@@ -91,6 +91,38 @@ class AttributionOptions:
         return self
 
 
+def prepare_window_touches(ds: Dataset, start: date, end: date, lookback_days: float) -> None:
+    """The temp table ``window_touches``: the touches that a conversion from local day
+    ``start`` to ``end`` can use with this lookback. Kept when the table of an earlier run of
+    the command already covers those days (more touches change nothing: every reader
+    filters by its own conversions' windows); a report builds it once for the widest
+    lookback of its attribution runs."""
+    # a touch within the lookback of a conversion on or after `start` lies on or after
+    # start − ceil(lookback) − 1 local days (one spare day for zone offsets)
+    days = math.ceil(lookback_days) + 1
+    earliest = start - timedelta(days=days) if start > FAR_PAST + timedelta(days=days) \
+        else FAR_PAST
+    have = ds.temp_keys.get("window_touches")
+    if isinstance(have, tuple) and have[0] <= earliest and have[1] >= end:
+        return
+    ds.con.sql(
+        "CREATE OR REPLACE TEMP TABLE window_touches AS SELECT user_id, event_time, "
+        "event_date, event_id, channel, channel_group, campaign_id FROM touches "
+        "WHERE event_date BETWEEN $earliest AND $end",
+        params={"earliest": earliest, "end": end},
+    )
+    ds.temp_keys["window_touches"] = (earliest, end)
+
+
+def touches_between(ds: Dataset, start: date, end: date) -> str:
+    """A table of the touches from local day ``start`` to ``end``: ``window_touches`` when
+    it covers them (the report's shared touches), else the ``touches`` view."""
+    have = ds.temp_keys.get("window_touches")
+    if isinstance(have, tuple) and have[0] <= start and have[1] >= end:
+        return "window_touches"
+    return "touches"
+
+
 class Attribution:
     """One attribution run over a dataset: journeys materialised once, models read them."""
 
@@ -153,17 +185,7 @@ class Attribution:
             "WHERE conversion_date BETWEEN $start AND $end",
             params={"start": start, "end": end},
         )
-        # a touch within the lookback of a conversion on or after `start` lies on or after
-        # start − ceil(lookback) − 1 local days (one spare day for zone offsets)
-        earliest = (start - timedelta(days=math.ceil(self.lookback_days) + 1)
-                    if start > FAR_PAST + timedelta(days=math.ceil(self.lookback_days) + 1)
-                    else FAR_PAST)
-        con.sql(
-            "CREATE OR REPLACE TEMP TABLE window_touches AS SELECT user_id, event_time, "
-            "event_date, event_id, channel, channel_group, campaign_id FROM touches "
-            "WHERE event_date BETWEEN $earliest AND $end",
-            params={"earliest": earliest, "end": end},
-        )
+        prepare_window_touches(self.ds, start, end, self.lookback_days)
         # eligible_touches reads period_conversions: the conversions view (a pass over all
         # events) is evaluated once per run, not once per use
         self._transform_into("journeys", load_query("intermediate/eligible_touches"), {

@@ -7,7 +7,12 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from campaign_roi.attribution import DEFAULT_MODEL, Attribution, AttributionOptions
+from campaign_roi.attribution import (
+    DEFAULT_MODEL,
+    Attribution,
+    AttributionOptions,
+    touches_between,
+)
 from campaign_roi.config import ORGANIC
 from campaign_roi.metrics import ratio
 from campaign_roi.periods import Period
@@ -46,7 +51,8 @@ def channel_table(ds: Dataset, period: Period, model: str = DEFAULT_MODEL) -> pl
         "SELECT channel_group AS channel, sum(cost) AS spend FROM spend "
         "WHERE date BETWEEN $start AND $end GROUP BY 1", params)
     touches = ds.sql(
-        "SELECT channel_group AS channel, count(*) AS touches FROM touches "
+        "SELECT channel_group AS channel, count(*) AS touches "
+        f"FROM {touches_between(ds, period.start, period.end)} "
         "WHERE event_date BETWEEN $start AND $end GROUP BY 1", params)
     groups = [*ds.config.groups, ORGANIC]
     keys = pl.concat([f.select("channel") for f in (new_users, first_orders, revenue, spend,

@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from campaign_roi.attribution import MODELS, Attribution, AttributionOptions
+from campaign_roi.attribution import (
+    MODELS,
+    Attribution,
+    AttributionOptions,
+    prepare_window_touches,
+)
 from campaign_roi.campaigns import campaign_row, campaign_table
 from campaign_roi.channels import channel_table
 from campaign_roi.errors import UserError
@@ -81,10 +86,12 @@ def _common_sections(ds: Dataset, period: Period) -> list[Section]:
     ]
 
 
-def _prepare_shared(ds: Dataset) -> None:
-    """Views every section reads, computed once per report: the conversions and the
-    acquisition channel of every registered user (summary, daily trend)."""
+def _prepare_shared(ds: Dataset, period: Period) -> None:
+    """Work several sections read, done once per report: the conversions, the acquisition
+    channel of every registered user (summary, daily trend) and the touches that the
+    attribution runs of the period can use, for the widest lookback (channels, attribution)."""
     ds.materialize("conversions", "acquisition")
+    prepare_window_touches(ds, period.start, period.end, max(ds.config.lookback_days.values()))
 
 
 def _report(ds: Dataset, title: str, period: Period, generated_at: datetime | None,
@@ -105,7 +112,7 @@ def period_report(ds: Dataset, period: Period, lang: str = "en",
                   generated_at: datetime | None = None,
                   progress: Progress | None = None) -> ReportData:
     """Every section of a period report; ``progress`` hears the name of each section."""
-    _prepare_shared(ds)
+    _prepare_shared(ds, period)
     frames = _run_sections([
         *_common_sections(ds, period),
         ("funnel", lambda: {"funnel": funnel(ds.con, list(PERIOD_FUNNEL), period.start,
@@ -125,11 +132,12 @@ def campaign_report(ds: Dataset, campaign_id: str, lang: str = "en",
                     progress: Progress | None = None) -> ReportData:
     """A campaign's review: KPIs over its dates (vs the same length before), channels,
     attribution and daily trend over its dates, the join → order funnel, its §5.2 row."""
-    _prepare_shared(ds)
+    ds.materialize("conversions")  # read by the campaign row and by every section
     row = campaign_row(ds, campaign_id)
     start, end = row["start_date"][0], row["end_date"][0]
     window = end - start + timedelta(days=8)  # orders up to end_date + 7 days
     period = date_range(start, end)
+    _prepare_shared(ds, period)
     frames = _run_sections([
         *_common_sections(ds, period),
         ("funnel", lambda: {"funnel": funnel(ds.con, [f"campaign_join:{campaign_id}", "order"],
