@@ -19,8 +19,9 @@ an absorbing state. Removing channel c turns every state that contains c into
 ``(null)``: those unknowns are fixed at 0 and the same system is solved over the
 remaining states. Removal effect RE(c) = 1 − P(conversion without c) / P(conversion),
 which equals P(a converting walk visits c). Total conversions and value are split in
-proportion to RE. No simulation, no step limit; sparse LU (SuperLU) on a state order
-fixed by sorting, so the result is the same to the last digit on every run.
+proportion to RE. No simulation, no step limit; an LU factorisation (dense LAPACK up
+to 256 states, sparse SuperLU above) on a state order fixed by sorting, so the result
+is the same to the last digit on every run.
 
 Degenerate cases (see docs/data-driven-attribution.md):
 - no conversions (P(conversion) = 0): every removal effect and credit is 0;
@@ -128,6 +129,236 @@ def _load(paths: pl.DataFrame) -> _Table:
     )
 
 
+#: Largest number of (order + 1)-grams of channel codes counted with one dense ``bincount``.
+_DENSE_GRAMS = 1 << 20
+
+
+def _build_chain(table: _Table, order: int) -> _Chain | None:
+    """Transition matrix of the absorbing chain, or None when no journey has a touch.
+
+    With c channels, a window of ``order`` touches is the base-(c + 1) number of its
+    channel codes (zero-padded when a path is shorter than the order; integer order =
+    lexicographic order of the windows). When the (order + 1)-grams fit in
+    :data:`_DENSE_GRAMS`, every step window → next window is counted as the gram
+    (window, next channel) with weighted ``bincount``s (:func:`_piece_counts`,
+    :func:`_gram_counts`); otherwise :func:`_build_chain_general` compacts the window
+    codes first.
+    """
+    t = table.touches
+    total = table.conversions + table.nulls
+    if not ((total > 0) & (t.lengths > 0)).any():
+        return None
+    base = len(t.channels) + 1
+    if base ** (order + 1) > _DENSE_GRAMS:
+        codes, rows = t.code, t.row
+        keep = total[rows] > 0  # rows without journeys do not enter the chain
+        return _build_chain_general(table, order, rows[keep], codes[keep])
+    counts = _piece_counts(table, order, base)
+    grams, starts, conv, nulls = counts if counts is not None else _gram_counts(table, order, base)
+    n_windows = base**order
+
+    # States: the windows with outgoing journeys (every window of a path with journeys).
+    present = np.flatnonzero((grams.reshape(n_windows, base).sum(axis=1) + conv + nulls) > 0)
+    n_states = present.shape[0]
+    sid = np.zeros(n_windows, dtype=np.int64)
+    sid[present] = np.arange(1, n_states + 1, dtype=np.int64)
+    step = np.flatnonzero(grams > 0)
+    src = step // base
+    dst = (src % (n_windows // base)) * base + step % base  # drop the oldest touch, add the next
+    nz_start, nz_conv, nz_null = np.flatnonzero(starts), np.flatnonzero(conv), np.flatnonzero(nulls)
+    from_ids = np.concatenate([np.zeros(nz_start.shape[0], dtype=np.int64), sid[src], sid[nz_conv], sid[nz_null]])
+    to_ids = np.concatenate(
+        [
+            sid[nz_start],
+            sid[dst],
+            np.full(nz_conv.shape[0], n_states + 1, dtype=np.int64),
+            np.full(nz_null.shape[0], n_states + 2, dtype=np.int64),
+        ]
+    )
+    values = np.concatenate([starts[nz_start], grams[step], conv[nz_conv], nulls[nz_null]])
+    matrix = _stochastic(values, from_ids, to_ids, n_states)
+
+    # Channels of each state, and its name.
+    digits = np.empty((n_states, order), dtype=np.int64)
+    rest = present
+    for j in range(order - 1, -1, -1):
+        digits[:, j] = rest % base
+        rest = rest // base
+    contains = np.zeros((n_states + 1, len(t.channels)), dtype=bool)
+    s_idx, d_idx = np.nonzero(digits)
+    contains[s_idx + 1, digits[s_idx, d_idx] - 1] = True
+    names = [SEPARATOR.join(t.channels[d - 1] for d in row if d) for row in digits.tolist()]
+    return _Chain(channels=t.channels, state_names=names, contains=contains, matrix=matrix)
+
+
+Counts = tuple[FloatArray, FloatArray, FloatArray, FloatArray]
+
+
+def _piece_counts(table: _Table, order: int, base: int) -> Counts | None:
+    """(grams, starts, conversions, nulls) from the pieces of the touches (:class:`Touches`).
+
+    ``grams[w · base + c]``: the journeys stepping from window w (a base-``base`` number
+    of ``order`` channel codes) on to channel c; ``starts[w]``, ``conversions[w]`` and
+    ``nulls[w]``: the journeys starting in w, and ending in w converted or not. Grams
+    inside a piece are counted once per distinct piece with all the journeys through
+    it; grams across two pieces once per distinct pair of consecutive pieces. Rows
+    without journeys weigh 0. None (count touch by touch) when a gram may span more
+    than two pieces, or for order > 1 when a path repeats a channel (to be collapsed).
+    """
+    t = table.touches
+    k = order
+    if k > t.piece_touches:
+        return None
+    total = table.conversions + table.nulls
+    pieces, offsets, codes = t.pieces, t.piece_offsets, t.piece_codes
+    n_kinds = offsets.shape[0] - 1
+    size = np.diff(offsets)  # touches of each distinct piece
+
+    weight = np.repeat(total, t.piece_counts)  # the journeys of each piece's path
+    through = _sums(pieces, weight, n_kinds)
+    rows = np.flatnonzero(t.piece_counts)
+    last = np.cumsum(t.piece_counts)[rows] - 1  # each path's last piece
+    first = last - (t.piece_counts[rows] - 1)
+    weight[last] = 0.0  # no step from a path's last piece to the next path
+    if n_kinds * n_kinds <= pieces.shape[0] // 4:  # few distinct consecutive pairs: sum them first
+        pair_weight = _sums(pieces[:-1] * n_kinds + pieces[1:], weight[:-1], n_kinds * n_kinds)
+        pairs = np.flatnonzero(pair_weight)
+        before, after, across = pairs // n_kinds, pairs % n_kinds, pair_weight[pairs]
+    else:
+        before, after, across = pieces[:-1], pieces[1:], weight[:-1]
+    if k > 1:  # a repeat inside a used piece, or across a used pair: collapse first
+        inner = (codes[:-1] == codes[1:]) & (np.repeat(through, size)[:-1] > 0)
+        inner[offsets[1:-1] - 1] = False
+        if inner.any() or (
+            (codes[offsets[before + 1] - 1] == codes[offsets[after]]) & (across > 0)
+        ).any():
+            return None
+
+    # Grams inside the distinct pieces.
+    n_inner = max(codes.shape[0] - k, 0)
+    key = codes[:n_inner]
+    for j in range(1, k + 1):
+        key = key * base + codes[j : n_inner + j]
+    position = np.arange(codes.shape[0], dtype=np.int64) - np.repeat(offsets[:-1], size)
+    inside = position[:n_inner] + k < np.repeat(size, size)[:n_inner]
+    inner_weight = np.where(inside, np.repeat(through, size)[:n_inner], 0.0)
+    grams = _sums(key, inner_weight, base ** (k + 1))
+    # Grams across two pieces: the last s touches of one, the first k + 1 − s of the next.
+    top = codes.shape[0] - 1
+    for s in range(1, k + 1):
+        key = np.zeros(before.shape[0], dtype=np.int64)
+        for j in range(s, 0, -1):
+            key = key * base + codes[np.maximum(offsets[before + 1] - j, 0)]
+        for j in range(k + 1 - s):
+            key = key * base + codes[np.minimum(offsets[after] + j, top)]
+        fits = (size[before] >= s) & (size[after] >= k + 1 - s)
+        grams += _sums(key, np.where(fits, across, 0.0), base ** (k + 1))
+    if k == 1:
+        np.fill_diagonal(grams.reshape(base, base), 0.0)  # a → a: consecutive repeat
+
+    # Windows opening and closing each path (zero-padded if the path is shorter). Its
+    # first piece holds its first window; its last piece its last unless that piece is
+    # shorter than the order: then the window takes the rest from the piece before.
+    tails = [np.zeros(n_kinds, dtype=np.int64)]  # tails[s]: the last s touches of each piece
+    for s in range(1, k + 1):
+        tails.append(tails[-1] + codes[np.maximum(offsets[1:] - s, 0)] * base ** (s - 1))
+    heads = np.zeros(n_kinds, dtype=np.int64)  # the first k touches, zero-padded
+    for j in range(k):
+        heads = heads * base + np.where(j < size, codes[np.minimum(offsets[:-1] + j, top)], 0)
+    end_piece = pieces[last]
+    opening = heads[pieces[first]]
+    closing = tails[k][end_piece]
+    if k > 1:
+        short = np.flatnonzero(size[end_piece] < k)
+        if short.shape[0]:
+            m = size[end_piece[short]]
+            alone = last[short] == first[short]
+            before_end = pieces[np.maximum(last[short] - 1, 0)]
+            rest = np.stack(tails)[k - m, before_end] * base**m + np.stack(tails)[m, end_piece[short]]
+            closing[short] = np.where(alone, heads[end_piece[short]], rest)
+    n_windows = base**k
+    return (grams, *_path_ends(table, rows, opening, closing, n_windows))
+
+
+def _gram_counts(table: _Table, order: int, base: int) -> Counts:
+    """:func:`_piece_counts` touch by touch, after collapsing consecutive repeats."""
+    total = table.conversions + table.nulls
+    codes, lengths = _collapse(table.touches.code, table.touches.lengths)
+    rows = np.flatnonzero(lengths)
+    last = np.cumsum(lengths)[rows] - 1
+    first = last - (lengths[rows] - 1)
+    # Gram i: touches i … i + order (window from touch i, then the next touch), counted
+    # with the journeys of touch i's path if touch i + order is still on that path.
+    n_grams = max(codes.shape[0] - order, 0)
+    weight = np.repeat(total, lengths)
+    for j in range(order):
+        weight[np.maximum(last - j, first)] = 0.0
+    key = codes[:n_grams]
+    for j in range(1, order + 1):
+        key = key * base + codes[j : n_grams + j]
+    n_windows = base**order
+    grams = _sums(key, weight[:n_grams], n_windows * base)
+    opening = _window_codes(codes, first, last, order, base)
+    closing = _window_codes(codes, np.maximum(last - (order - 1), first), last, order, base)
+    return (grams, *_path_ends(table, rows, opening, closing, n_windows))
+
+
+def _path_ends(
+    table: _Table, rows: IntArray, opening: IntArray, closing: IntArray, n_windows: int
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Journeys starting in each window, and ending in it converted or not.
+
+    ``rows``: the non-empty paths; ``opening``, ``closing``: their first and last window.
+    """
+    conv, nulls = table.conversions, table.nulls
+    if rows.shape[0] != conv.shape[0]:
+        conv, nulls = conv[rows], nulls[rows]
+    return (
+        _sums(opening, conv + nulls, n_windows),
+        _sums(closing, conv, n_windows),
+        _sums(closing, nulls, n_windows),
+    )
+
+
+def _window_codes(codes: IntArray, at: IntArray, last: IntArray, order: int, base: int) -> IntArray:
+    """Code of the window of ``order`` touches from touch ``at`` (zero-padded past ``last``)."""
+    code = np.zeros(at.shape[0], dtype=np.int64)
+    for j in range(order):
+        idx = at + j
+        code = code * base + np.where(idx <= last, codes[np.minimum(idx, last)], 0)
+    return code
+
+
+def _collapse(codes: IntArray, lengths: IntArray) -> tuple[IntArray, IntArray]:
+    """Drop consecutive repeats of a channel within each path."""
+    ends = np.cumsum(lengths)
+    repeat = np.zeros(codes.shape[0], dtype=bool)
+    repeat[1:] = codes[1:] == codes[:-1]
+    repeat[(ends - lengths)[lengths > 0]] = False  # a path's first touch repeats nothing
+    if not repeat.any():
+        return codes, lengths
+    keep = ~repeat
+    kept = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(keep, dtype=np.int64)])
+    return codes[keep], np.diff(kept[ends], prepend=0)
+
+
+def _sums(keys: IntArray, weights: FloatArray, size: int) -> FloatArray:
+    """Sum of ``weights`` per key 0 … size − 1 (a weighted ``bincount``, Float64 even if empty)."""
+    return np.bincount(keys, weights=weights, minlength=size).astype(np.float64, copy=False)
+
+
+def _stochastic(values: FloatArray, from_ids: IntArray, to_ids: IntArray, n_states: int) -> sp.csr_matrix:
+    """Row-stochastic (n + 1) × (n + 3) matrix from distinct positive (from, to) counts."""
+    counts = sp.csr_matrix((values, (from_ids, to_ids)), shape=(n_states + 1, n_states + 3))
+    counts.sort_indices()
+    out = np.asarray(counts.sum(axis=1)).ravel()
+    # Divide each count by its row total (not × 1/total: that overflows for subnormals).
+    return sp.csr_matrix(
+        (counts.data / np.repeat(out, np.diff(counts.indptr)), counts.indices, counts.indptr),
+        shape=counts.shape,
+    )
+
+
 def _positions(rows: IntArray) -> tuple[IntArray, IntArray]:
     """0-based position of every touch within its path, and that path's length."""
     n = rows.shape[0]
@@ -184,16 +415,13 @@ def _dense_ids(keys: IntArray, first: int = 0) -> tuple[IntArray, IntArray]:
     return distinct.astype(np.int64, copy=False), inverse.astype(np.int64) + first
 
 
-def _build_chain(table: _Table, order: int) -> _Chain | None:
-    """Transition matrix of the absorbing chain, or None when no journey has a touch."""
+def _build_chain_general(table: _Table, order: int, rows: IntArray, codes: IntArray) -> _Chain:
+    """:func:`_build_chain` for any state space: window codes are compacted, edges keyed by state ids.
+
+    ``rows``, ``codes``: the touches of the rows with journeys (at least one).
+    """
     t = table.touches
     total = table.conversions + table.nulls
-    rows, codes = t.row, t.code
-    if not (total > 0).all():
-        keep = total[rows] > 0
-        rows, codes = rows[keep], codes[keep]
-    if rows.shape[0] == 0:
-        return None
     # Collapse consecutive repeats of a channel within a path.
     opens = np.ones(rows.shape[0], dtype=bool)  # first touch of its path
     opens[1:] = rows[1:] != rows[:-1]
@@ -227,22 +455,15 @@ def _build_chain(table: _Table, order: int) -> _Chain | None:
     if size <= 1 << 22:
         sums = np.zeros(size, dtype=np.float64)
         for k, w in zip(key_sets, weight_sets, strict=True):
-            sums += np.bincount(k, weights=w, minlength=size)
+            sums += _sums(k, w, size)
         keys = np.flatnonzero(sums > 0)
         values = sums[keys]
     else:
         all_keys, key_idx = _dense_ids(np.concatenate(key_sets))
-        sums = np.bincount(key_idx, weights=np.concatenate(weight_sets), minlength=all_keys.shape[0])
+        sums = _sums(key_idx, np.concatenate(weight_sets), all_keys.shape[0])
         nz = sums > 0
         keys, values = all_keys[nz], sums[nz]
-    counts = sp.csr_matrix((values, (keys // n_cols, keys % n_cols)), shape=(n_states + 1, n_cols))
-    counts.sort_indices()
-    out = np.asarray(counts.sum(axis=1)).ravel()
-    # Divide each count by its row total (not × 1/total: that overflows for subnormals).
-    matrix = sp.csr_matrix(
-        (counts.data / np.repeat(out, np.diff(counts.indptr)), counts.indices, counts.indptr),
-        shape=counts.shape,
-    )
+    matrix = _stochastic(values, keys // n_cols, keys % n_cols, n_states)
 
     # Which channels each state contains, and its display name (one representative each).
     contains = np.zeros((n_states + 1, len(t.channels)), dtype=bool)
@@ -261,10 +482,23 @@ def _build_chain(table: _Table, order: int) -> _Chain | None:
     return _Chain(channels=t.channels, state_names=names, contains=contains, matrix=matrix)
 
 
-def _conversion_probability(chain: _Chain, keep: npt.NDArray[np.bool_]) -> float:
-    """P((start) → (conversion)) with the transient states outside ``keep`` turned into (null)."""
+#: Chains with at most this many states are solved with a dense LU (LAPACK), larger ones
+#: with a sparse LU (SuperLU).
+_DENSE_STATES = 256
+
+
+def _conversion_probability(
+    chain: _Chain, keep: npt.NDArray[np.bool_], dense: FloatArray | None = None
+) -> float:
+    """P((start) → (conversion)) with the transient states outside ``keep`` turned into (null).
+
+    ``dense``: the transition matrix as a dense array, to solve densely.
+    """
     n = chain.matrix.shape[0]
     kept = np.flatnonzero(keep)
+    if dense is not None:
+        system = np.eye(kept.shape[0]) - dense[np.ix_(kept, kept)]
+        return float(np.linalg.solve(system, dense[kept, n])[0])
     q = chain.matrix[kept][:, kept]
     r = chain.matrix[kept][:, [n]].toarray().ravel()
     a = sp.csc_matrix(sp.identity(kept.shape[0], format="csc") - q)
@@ -275,14 +509,15 @@ def _conversion_probability(chain: _Chain, keep: npt.NDArray[np.bool_]) -> float
 def removal_effects(chain: _Chain) -> tuple[float, FloatArray]:
     """P(conversion) and the removal effect of every channel of the chain (clipped to [0, 1])."""
     n = chain.matrix.shape[0]
-    p_conv = _conversion_probability(chain, np.ones(n, dtype=bool))
+    dense = chain.matrix.toarray() if n <= _DENSE_STATES else None
+    p_conv = _conversion_probability(chain, np.ones(n, dtype=bool), dense)
     effects = np.zeros(len(chain.channels), dtype=np.float64)
     if p_conv <= 0.0:
         return 0.0, effects
     for c in range(len(chain.channels)):
         keep = ~chain.contains[:, c]
         keep[0] = True
-        p_without = _conversion_probability(chain, keep)
+        p_without = _conversion_probability(chain, keep, dense)
         effects[c] = min(max(1.0 - p_without / p_conv, 0.0), 1.0)
     return p_conv, effects
 
@@ -310,8 +545,7 @@ def markov_attribution(paths: pl.DataFrame, order: int = 1) -> MarkovResult:
         p_conv, effects = removal_effects(chain)
         transitions = _transitions_frame(chain)
 
-    has_touch = np.zeros(t.n_rows, dtype=bool)
-    has_touch[t.row] = True
+    has_touch = t.lengths > 0
     total_conv = float(table.conversions[has_touch].sum())
     total_value = float(table.value[has_touch].sum())
     credit_conv, credit_value = _split(table, effects, total_conv, total_value)
@@ -347,13 +581,12 @@ def _split(
         return np.zeros(n), np.zeros(n)
     # Unreachable for exact data (P(conversion) > 0 ⇒ some RE > 0); value on paths that
     # never convert lands here. Credit each path's conversions and value to its last touch.
-    row, code = table.touches.row, table.touches.code
-    is_last = np.ones(row.shape[0], dtype=bool)
-    is_last[:-1] = row[1:] != row[:-1]
-    last_row, last_code = row[is_last], code[is_last] - 1
-    conv = np.bincount(last_code, weights=table.conversions[last_row], minlength=n)
-    value = np.bincount(last_code, weights=table.value[last_row], minlength=n)
-    return conv.astype(np.float64), value.astype(np.float64)
+    lengths = table.touches.lengths
+    last_row = np.flatnonzero(lengths)
+    last_code = table.touches.code[np.cumsum(lengths)[last_row] - 1] - 1
+    conv = _sums(last_code, table.conversions[last_row], n)
+    value = _sums(last_code, table.value[last_row], n)
+    return conv, value
 
 
 def add_organic(credits: pl.DataFrame, conversions: float, value: float) -> pl.DataFrame:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -306,18 +307,60 @@ def write_path_table(df: pl.DataFrame, path: str | Path) -> None:
             tmp.unlink()
 
 
+IntArray = npt.NDArray[np.int64]
+
+
 @dataclass(frozen=True)
 class Touches:
-    """The touches of a path table, one entry per channel occurrence, in path order.
+    """The touches of a path table, path after path, stored as pieces.
 
-    ``row``: row index in the table (non-decreasing); ``code``: 1-based index into
-    ``channels`` (sorted distinct names); rows with an empty path have no entry.
+    Each path is cut into pieces of ``piece_touches`` consecutive touches (its last
+    piece may be shorter) and every distinct piece is listed once: piece p is the
+    channel codes ``piece_codes[piece_offsets[p]:piece_offsets[p + 1]]`` (1-based
+    indexes into ``channels``, the sorted distinct names). ``pieces``: the piece id of
+    every cut, in path order; ``piece_counts``: the pieces of each row; ``lengths``: the
+    touches of each row (0 for an empty path). ``code`` and ``row`` list the touches
+    one by one.
     """
 
     channels: list[str]
-    row: npt.NDArray[np.int64]
-    code: npt.NDArray[np.int64]
-    n_rows: int
+    lengths: IntArray
+    pieces: IntArray
+    piece_counts: IntArray
+    piece_offsets: IntArray
+    piece_codes: IntArray
+    piece_touches: int
+
+    @classmethod
+    def of_codes(cls, channels: list[str], code: IntArray, lengths: IntArray) -> Touches:
+        """Touches given one by one (one piece per touch)."""
+        n = len(channels)
+        return cls(
+            channels=channels,
+            lengths=lengths,
+            pieces=code - 1,
+            piece_counts=lengths,
+            piece_offsets=np.arange(n + 1, dtype=np.int64),
+            piece_codes=np.arange(1, n + 1, dtype=np.int64),
+            piece_touches=1,
+        )
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.lengths.shape[0])
+
+    @cached_property
+    def code(self) -> IntArray:
+        """Channel code (1-based) of every touch, in path order."""
+        sizes = np.diff(self.piece_offsets)[self.pieces]
+        begin = self.piece_offsets[self.pieces]
+        shift = np.repeat(begin - (np.cumsum(sizes) - sizes), sizes)
+        return self.piece_codes[shift + np.arange(shift.shape[0], dtype=np.int64)]
+
+    @cached_property
+    def row(self) -> IntArray:
+        """Row index of every touch (non-decreasing)."""
+        return np.repeat(np.arange(self.n_rows, dtype=np.int64), self.lengths)
 
 
 def split_paths(paths: pl.Series) -> Touches:
@@ -349,22 +392,33 @@ def _split_polars(paths: pl.Series) -> Touches:
     tokens = tokens.explode("c").filter(pl.col("c").is_not_null() & (pl.col("c") != ""))
     channels = tokens.get_column("c").unique().sort().to_list()
     code = tokens.get_column("c").cast(pl.Enum(channels)).to_physical().cast(pl.Int64).to_numpy()
-    return Touches(
-        channels=channels,
-        row=tokens.get_column("row").to_numpy(),
-        code=code + 1,
-        n_rows=len(paths),
-    )
+    row = tokens.get_column("row").to_numpy()
+    lengths = np.bincount(row, minlength=len(paths)).astype(np.int64)
+    return Touches.of_codes(channels, code + 1, lengths)
 
 
-def _split_bytes(paths: pl.Series, check_canonical: bool) -> Touches | None:
+#: Touches per piece tried first (then 1); see :func:`_split_bytes`.
+PIECE_TOUCHES = 3
+#: Pieces looked at to guess the distinct pieces before all of them are looked up.
+_SAMPLE = 8192
+
+
+def _split_bytes(paths: pl.Series, check_canonical: bool, piece_touches: int | None = None) -> Touches | None:
     """Split on the Arrow buffer of ``paths`` without copying it; None if not canonical.
 
     Every byte of a non-empty path belongs to exactly one touch if each touch runs from
     its start to the next touch's start: ``name > `` for all but the last touch of a
-    path, ``name`` for the last. Those byte ranges are viewed as one Arrow string array
-    over the original buffer and dictionary-encoded (exact); dropping the ``" > "``
-    suffix from the few dictionary entries gives the channel names.
+    path, ``name`` for the last. A touch starts where a non-empty path starts and after
+    every ``"> "``; one comparison pass over the buffer finds them all. Each path is cut
+    into pieces of up to k consecutive touches (k = ``piece_touches``, by default
+    :data:`PIECE_TOUCHES`, or 1 when the pieces of k touches turn out to be too varied),
+    the pieces are viewed as one Arrow string array over the original buffer, and each
+    is looked up exactly (``index_in``) among the distinct pieces. A lookup costs about
+    the same for a piece as for a touch, so pieces of k touches need about k times
+    fewer; with few channels there are few distinct pieces. Only the distinct pieces are
+    then split into channel names, and every distinct name is checked (a ``>`` left in a
+    name means a separator without its spaces, or one that straddles two paths; an
+    empty name, an empty touch).
     """
     arr = paths.to_arrow()
     if isinstance(arr, pa.ChunkedArray):
@@ -378,39 +432,112 @@ def _split_bytes(paths: pl.Series, check_canonical: bool) -> Touches | None:
     offsets = np.frombuffer(buffers[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
     lo, hi = (int(offsets[0]), int(offsets[-1])) if n else (0, 0)
     if hi == lo:
-        empty = np.zeros(0, dtype=np.int64)
-        return Touches(channels=[], row=empty, code=empty, n_rows=n)
-    raw = np.frombuffer(buffers[2], dtype=np.uint8)
-    data = raw[lo:hi]
-    gt = np.flatnonzero(data == ord(">"))
-    if gt.shape[0] and (
-        gt[0] == 0
-        or gt[-1] + 1 >= data.shape[0]
-        or np.any(data[gt - 1] != ord(" "))
-        or np.any(data[gt + 1] != ord(" "))
-    ):
-        return None if check_canonical else _split_polars(paths)
+        return Touches.of_codes([], np.zeros(0, dtype=np.int64), np.zeros(n, dtype=np.int64))
+    data = np.frombuffer(buffers[2], dtype=np.uint8)[lo:hi]
+    size = data.shape[0]
     local = offsets - lo
+    # starts[i]: a touch starts at byte i (i = size: one would start past the end).
+    starts = np.empty(size + 1, dtype=bool)
+    starts[:2] = False
+    np.equal(data[:-1], ord(">"), out=starts[2:])
+    starts[2:] &= data[1:] == ord(" ")
+    if starts[size] or starts[local[1:-1]].any():
+        return None if check_canonical else _split_polars(paths)  # "a > " then "b": empty touch
     nonempty = local[1:] > local[:-1]
-    ntok = np.diff(np.searchsorted(gt, local)) + nonempty
-    row = np.repeat(np.arange(n, dtype=np.int64), ntok)
-    # Row starts and separator ends are two sorted runs: a stable sort merges them.
-    starts = np.sort(np.concatenate([local[:-1][nonempty], gt + 2]), kind="stable")
-    token_offsets = np.concatenate([starts, local[-1:]])
-    if lo:
-        token_offsets += lo
-    tokens = pa.LargeStringArray.from_buffers(starts.shape[0], pa.py_buffer(token_offsets), buffers[2])
-    encoded = pc.dictionary_encode(tokens)
-    entries: list[str] = encoded.dictionary.to_pylist()
-    names = [e[: -len(SEPARATOR)] if e.endswith(SEPARATOR) else e for e in entries]
-    for name in names:
-        if not name or ">" in name or name != name.strip():
-            return None if check_canonical else _split_polars(paths)
-        if check_canonical and gt.shape[0] == 0 and ";" in name:
+    path_starts = local[:-1][nonempty]
+    has_separator = bool(starts.any())
+    starts[path_starts] = True
+    token_starts = np.flatnonzero(starts)
+    # Which touches open their path: mark path starts with 2 (the bool array as bytes).
+    kind = starts.view(np.uint8)
+    kind[path_starts] = 2
+    first = np.flatnonzero(kind[token_starts] == 2)
+    lengths = np.zeros(n, dtype=np.int64)
+    lengths[nonempty] = np.diff(first, append=token_starts.shape[0])
+
+    found: tuple[pa.Array, IntArray] | None = None
+    for k in (piece_touches,) if piece_touches else (PIECE_TOUCHES, 1):
+        counts = np.zeros(n, dtype=np.int64)
+        counts[nonempty] = -(-lengths[nonempty] // k)
+        if k == 1:
+            cuts = token_starts
+        else:
+            m = counts[nonempty]
+            opening = first - k * (np.cumsum(m) - m)  # first touch, minus k × the pieces before
+            cuts = token_starts[np.repeat(opening, m) + k * np.arange(int(m.sum()), dtype=np.int64)]
+        piece_offsets = np.empty(cuts.shape[0] + 1, dtype=np.int64)
+        piece_offsets[:-1] = cuts
+        piece_offsets[-1] = size
+        if lo:
+            piece_offsets += lo
+        strings = pa.LargeStringArray.from_buffers(cuts.shape[0], pa.py_buffer(piece_offsets), buffers[2])
+        found = _lookup(strings, give_up=k > 1 and piece_touches is None)
+        if found is not None:
+            break
+    assert found is not None  # k = 1 never gives up
+    entries, pieces = found
+    decoded = _decode_pieces(entries, check_canonical and not has_separator)
+    if decoded is None:
+        return None if check_canonical else _split_polars(paths)
+    channels, offsets_of_pieces, codes = decoded
+    return Touches(
+        channels=channels,
+        lengths=lengths,
+        pieces=pieces,
+        piece_counts=counts,
+        piece_offsets=offsets_of_pieces,
+        piece_codes=codes,
+        piece_touches=k,
+    )
+
+
+def _lookup(strings: pa.Array, give_up: bool) -> tuple[pa.Array, IntArray] | None:
+    """Distinct ``strings`` and the index of each string among them (exact).
+
+    The distinct values of an evenly spaced sample are looked up first; the strings it
+    missed are then listed and looked up among themselves. With ``give_up``, None when
+    the sample missed more than one string in eight (too many distinct strings).
+    """
+    m = len(strings)
+    num = min(m, _SAMPLE)
+    sample = np.arange(num, dtype=np.int64) * (m - 1) // max(num - 1, 1)  # evenly spaced, distinct
+    entries = pc.unique(strings.take(pa.array(sample)))
+    index = pc.index_in(strings, value_set=entries)
+    missed = index.null_count
+    if missed and give_up and missed * 8 > m:
+        return None
+    ids = _int_values(index).astype(np.int64)
+    if missed:
+        is_missed = pc.is_null(index)
+        rest = strings.filter(is_missed)
+        extra = pc.unique(rest)
+        ids[is_missed.to_numpy(zero_copy_only=False)] = _int_values(pc.index_in(rest, value_set=extra)) + len(entries)
+        entries = pa.concat_arrays([entries, extra])
+    return entries, ids
+
+
+def _int_values(index: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.int32]:
+    """The int32 values of an ``index_in`` result (entries under nulls are arbitrary)."""
+    array = index.combine_chunks() if isinstance(index, pa.ChunkedArray) else index
+    return np.frombuffer(array.buffers()[1], dtype=np.int32)[array.offset : array.offset + len(array)]
+
+
+def _decode_pieces(entries: pa.Array, no_semicolon: bool) -> tuple[list[str], IntArray, IntArray] | None:
+    """Channels, and offsets and codes of the pieces ``entries``; None if a name is not canonical.
+
+    A piece is ``a > b > `` (more touches follow) or ``a > b`` (its path ends).
+    ``no_semicolon``: a ``;`` in a name is not canonical either.
+    """
+    more = pc.ends_with(entries, SEPARATOR)
+    content = pc.if_else(more, pc.utf8_slice_codeunits(entries, 0, -len(SEPARATOR)), entries)
+    lists = pc.split_pattern(content, SEPARATOR)
+    names = pc.list_flatten(lists)
+    channels = sorted(pc.unique(names).to_pylist())
+    for name in channels:
+        if not name or ">" in name or name != name.strip() or (no_semicolon and ";" in name):
             return None
-    channels = sorted(set(names))
-    rank = {name: i + 1 for i, name in enumerate(channels)}
-    lookup = np.array([rank[name] for name in names], dtype=np.int64)
-    idx = encoded.indices
-    index = np.frombuffer(idx.buffers()[1], dtype=np.int32)[idx.offset : idx.offset + len(idx)]
-    return Touches(channels=channels, row=row, code=lookup[index], n_rows=n)
+    codes = _int_values(pc.index_in(names, value_set=pa.array(channels, type=names.type))).astype(np.int64)
+    sizes = pc.list_value_length(lists).to_numpy(zero_copy_only=False).astype(np.int64)
+    offsets = np.zeros(sizes.shape[0] + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    return channels, offsets, codes + 1

@@ -10,8 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import campaign_roi.path_table as path_table_module
 from campaign_roi.errors import DataError
 from campaign_roi.path_table import (
+    Touches,
+    _split_bytes,
     _split_polars,
     canonical_touches,
     normalise_path_table,
@@ -179,3 +182,78 @@ def test_byte_tokeniser_matches_polars_split(paths: list[list[str]]) -> None:
     ref = _split_polars(series)
     assert fast.channels == ref.channels
     assert np.array_equal(fast.row, ref.row) and np.array_equal(fast.code, ref.code)
+
+
+def _assert_same_touches(fast: Touches, ref: Touches) -> None:
+    assert fast.channels == ref.channels
+    assert np.array_equal(fast.row, ref.row) and np.array_equal(fast.code, ref.code)
+    assert np.array_equal(fast.lengths, ref.lengths)
+    # The pieces: every row cut into pieces of piece_touches touches (the last may be shorter).
+    k = fast.piece_touches
+    assert np.array_equal(fast.piece_counts, -(-fast.lengths // k))
+    sizes = np.diff(fast.piece_offsets)[fast.pieces]
+    ends = np.cumsum(fast.piece_counts)
+    last = (ends - 1)[fast.piece_counts > 0]
+    assert (np.delete(sizes, last) == k).all() and (sizes[last] >= 1).all() and (sizes[last] <= k).all()
+    assert len(np.unique(fast.piece_offsets[:-1])) == len(fast.piece_offsets) - 1  # listed once
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from(["kol", "抖音", "a b", "kol_x"]) | _names, max_size=9), max_size=25),
+    st.integers(1, 5),
+)
+def test_pieces_of_any_size_match_polars_split(paths: list[list[str]], piece_touches: int) -> None:
+    series = pl.Series([" > ".join(p) for p in paths], dtype=pl.String)
+    fast = _split_bytes(series, check_canonical=True, piece_touches=piece_touches)
+    ref = _split_polars(series)
+    assert fast is not None
+    assert fast.piece_touches == piece_touches or not fast.lengths.any()  # no touch at all
+    _assert_same_touches(fast, ref)
+
+
+def test_pieces_the_sample_missed_are_looked_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 3 pieces sampled out of 300 rows: most distinct pieces are found in a second pass.
+    monkeypatch.setattr(path_table_module, "_SAMPLE", 3)
+    rng = np.random.default_rng(5)
+    names = ["a", "bb", "ccc", "d d", "抖音"]
+    paths = [" > ".join(rng.choice(names, size=int(rng.integers(0, 8)))) for _ in range(300)]
+    series = pl.Series(paths, dtype=pl.String)
+    ref = _split_polars(series)
+    for k in (1, 2, 3):
+        fast = _split_bytes(series, check_canonical=True, piece_touches=k)
+        assert fast is not None
+        _assert_same_touches(fast, ref)
+    # Too varied for pieces of 3 (the sample missed most of them): touch by touch.
+    auto = _split_bytes(series, check_canonical=True)
+    assert auto is not None and auto.piece_touches == 1
+    _assert_same_touches(auto, ref)
+
+
+def test_pieces_of_repetitive_paths() -> None:
+    paths = ["a > b > c > a > b > c > a", "a > b > c", "c", "", "b > c > a > b"] * 50
+    series = pl.Series(paths, dtype=pl.String)
+    fast = split_paths(series)
+    assert fast.piece_touches == path_table_module.PIECE_TOUCHES
+    assert len(fast.piece_offsets) - 1 == 6  # a>b>c (twice: inside and at the end), a, c, b>c>a, b
+    _assert_same_touches(fast, _split_polars(series))
+
+
+@pytest.mark.parametrize(
+    "paths",
+    [
+        ["a > ", "b"],  # a separator that ends a path
+        ["a >", " b"],  # a separator across two paths
+        ["a > b", " > c"],
+        ["a > b > "],
+        ["a >  > b"],
+        ["a>b > c"],
+        ["a > b", "c >d"],
+        ["x", "a  > b"],
+    ],
+)
+def test_non_canonical_pieces(paths: list[str]) -> None:
+    series = pl.Series(paths, dtype=pl.String)
+    for k in (1, 2, 3):
+        assert _split_bytes(series, check_canonical=True, piece_touches=k) is None
+    _assert_same_touches(split_paths(series), _split_polars(series))
