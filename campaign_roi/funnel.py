@@ -1,13 +1,16 @@
 """Conversion funnels over the event log (SPEC §6).
 
-Step matching runs in DuckDB (``queries/marts/funnel.sql``: a recursive CTE over the
-steps, one row per user and reached step); the summary table (rates, drop-off, medians)
-is built with Polars expressions. Definitions and edge cases: docs/funnels-retention-lifecycle.md.
+Step matching runs in DuckDB (``queries/marts/funnel.sql``: the entrants' events within
+their window, then a recursive CTE over the steps, one row per user and reached step); the
+summary table (rates, drop-off, medians) is built with Polars expressions. ``by="channel"``
+reads the acquisition channel afterwards, for the entrants that need it only (entries that
+are not touches). Definitions and edge cases: docs/funnels-retention-lifecycle.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -15,6 +18,12 @@ import duckdb
 import polars as pl
 
 from campaign_roi.errors import UserError
+from campaign_roi.retention import (
+    FIRSTS,
+    acquisition_relation,
+    acquisition_window,
+    staged_firsts,
+)
 from campaign_roi.sql_files import load_query
 
 #: event types a funnel step may name (SPEC §2)
@@ -129,11 +138,64 @@ def _reached(
         "by_mode": by_mode,
         "by_column": by_column,
     }
-    frame = con.sql(load_query("marts/funnel"), params=params).pl()
-    return frame.with_columns(
+    with staged_firsts(con, ["first_order"] if any(s.first_only for s in parsed) else []):
+        frame = con.sql(load_query("marts/funnel"), params=params).pl()
+    frame = frame.with_columns(
         pl.col("by_value").cast(pl.String),
         pl.col("step").cast(pl.Int64),
         pl.col("seconds_from_previous").cast(pl.Float64),
+    )
+    if by_mode == "channel":
+        frame = _with_acquisition(con, frame)
+    return frame.drop("entry_type")
+
+
+_ENTRANT_REGISTER_SPAN = f"""
+SELECT min(f.conversion_date), max(f.conversion_date)
+FROM {FIRSTS} AS f
+WHERE f.conversion_type = 'register'
+  AND f.user_id IN (SELECT user_id FROM funnel_entrants)
+"""
+
+
+def _with_acquisition(con: duckdb.DuckDBPyConnection, reached: pl.DataFrame) -> pl.DataFrame:
+    """by_value of entries that are not touches: the user's acquisition channel (null when
+    the user never registered), read for those entrants only."""
+    entrants = (
+        reached.filter((pl.col("step") == 1) & (pl.col("entry_type") != "touch"))
+        .select(pl.col("user_id").cast(pl.String))
+    )
+    if entrants.height == 0:
+        return reached
+    relation = acquisition_relation(con)
+    con.register("funnel_entrants", entrants)
+    try:
+        window: AbstractContextManager[None] = nullcontext()
+        if relation == "acquisition":
+            # the acquisition view only for registrants of the entrants' first-register days
+            with staged_firsts(con, ["register"]):
+                first, last = con.sql(_ENTRANT_REGISTER_SPAN).fetchall()[0]
+            if first is None:  # none of them ever registered
+                return reached.with_columns(
+                    pl.when(pl.col("entry_type") == "touch").then(pl.col("by_value"))
+                    .otherwise(None).alias("by_value")
+                )
+            window = acquisition_window(con, first, last)
+        with window:
+            channels = con.sql(
+                f"SELECT e.user_id, a.acquisition_channel FROM funnel_entrants AS e "
+                f"JOIN {relation} AS a ON a.user_id = e.user_id"
+            ).pl()
+    finally:
+        con.unregister("funnel_entrants")
+    return (
+        reached.join(channels.with_columns(pl.col("acquisition_channel").cast(pl.String)),
+                     on="user_id", how="left")
+        .with_columns(
+            pl.when(pl.col("entry_type") == "touch").then(pl.col("by_value"))
+            .otherwise(pl.col("acquisition_channel")).alias("by_value")
+        )
+        .drop("acquisition_channel")
     )
 
 

@@ -2,10 +2,18 @@
 
 Counting runs in DuckDB (``queries/marts/retention.sql``); rates and the null rule for
 unfinished windows are Polars expressions. Definitions: docs/funnels-retention-lifecycle.md.
+
+Cohort days come from each user's first register / first order (the materialised
+``conversions`` table when a command has one, else ``events``), never from the per-user
+``users`` view; acquisition channels are read only for ``by="channel"``, and then only for
+the cohort's registrants (the ``acquisition`` view's window). The helpers that choose these
+sources are shared with :mod:`campaign_roi.funnel`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import date
 
 import duckdb
@@ -21,11 +29,173 @@ COHORT_BY: tuple[str, ...] = ("month", "week")
 RETENTION_COLUMNS: tuple[str, ...] = ("cohort", "cohort_size", "period", "retention")
 MAX_PERIODS = 1000
 
+#: relations staged for the duration of one query (see the SQL files' headers)
+FIRSTS = "first_conversions"
+MEMBER_ACQUISITION_VIEW = "member_acquisition"
+
+_FIRSTS_FROM_CONVERSIONS = """
+SELECT conversion_type, user_id, conversion_time, conversion_date
+FROM conversions
+WHERE conversion_type IN ('register', 'first_order')
+"""
+# the same rows from the event log (conversions' first register / first order are the
+# earliest register / order event of the user), in one scan; $register / $first_order
+# (BOOLEAN) say which are needed
+_FIRSTS_FROM_EVENTS = """
+SELECT
+    CASE WHEN event_type = 'register' THEN 'register' ELSE 'first_order' END AS conversion_type,
+    user_id,
+    min(event_time) AS conversion_time,
+    CAST(min(event_time) AS DATE) AS conversion_date
+FROM events
+WHERE (event_type = 'register' AND $register) OR (event_type = 'order' AND $first_order)
+GROUP BY event_type, user_id
+"""
+_NO_FIRSTS = ("SELECT CAST(NULL AS VARCHAR) AS conversion_type, CAST(NULL AS VARCHAR) AS user_id, "
+              "CAST(NULL AS TIMESTAMPTZ) AS conversion_time, CAST(NULL AS DATE) AS conversion_date "
+              "WHERE false")
+_NO_ACQUISITION = ("SELECT CAST(NULL AS VARCHAR) AS user_id, "
+                   "CAST(NULL AS VARCHAR) AS acquisition_channel WHERE false")
+_WINDOW_VARIABLES = ("acquisition_from", "acquisition_to")
+
+
+# -- sources (shared with campaign_roi.funnel) ---------------------------------------------
+def relation_kind(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    """``"table"`` when ``name`` resolves to a table (a temp table shadows a view of the same
+    name, see Dataset.materialize), ``"view"`` for a view, None when it does not exist."""
+    rows = con.sql(
+        """
+        SELECT 'table' FROM duckdb_tables()
+        WHERE table_name = $name AND schema_name = 'main'
+          AND database_name IN ('temp', current_database())
+        UNION ALL
+        SELECT 'view' FROM duckdb_views()
+        WHERE view_name = $name AND schema_name = 'main' AND NOT internal
+          AND database_name IN ('temp', current_database())
+        """,
+        params={"name": name},
+    ).fetchall()
+    kinds = {str(r[0]) for r in rows}
+    return "table" if "table" in kinds else ("view" if kinds else None)
+
+
+@contextmanager
+def staged_view(con: duckdb.DuckDBPyConnection, name: str, query: str) -> Iterator[None]:
+    """A temp view ``name`` (a fixed name; ``query`` is fixed SQL) for the block's queries."""
+    con.sql(f"CREATE OR REPLACE TEMP VIEW {name} AS {query}")
+    try:
+        yield
+    finally:
+        con.sql(f"DROP VIEW IF EXISTS temp.main.{name}")
+
+
+@contextmanager
+def staged_firsts(
+    con: duckdb.DuckDBPyConnection, kinds: Collection[str] = ("register", "first_order")
+) -> Iterator[None]:
+    """Stage :data:`FIRSTS` (the ``kinds`` among register / first_order) for the block: a
+    view over the materialised ``conversions`` table when the command has one, else a temp
+    table of the earliest register / order per user from ``events`` (one scan; the
+    ``conversions`` view would number every order to find the same rows). A table, not a
+    view, so that the planner knows its size (it is the small side of the joins)."""
+    if not kinds:
+        with staged_view(con, FIRSTS, _NO_FIRSTS):
+            yield
+        return
+    if relation_kind(con, "conversions") == "table":
+        with staged_view(con, FIRSTS, _FIRSTS_FROM_CONVERSIONS):
+            yield
+        return
+    con.sql(f"CREATE OR REPLACE TEMP TABLE {FIRSTS} AS {_FIRSTS_FROM_EVENTS}",
+            params={"register": "register" in kinds, "first_order": "first_order" in kinds})
+    try:
+        yield
+    finally:
+        con.sql(f"DROP TABLE IF EXISTS temp.main.{FIRSTS}")
+
+
+def acquisition_relation(con: duckdb.DuckDBPyConnection) -> str:
+    """Where ``acquisition_channel`` is read from: a materialised ``users`` table, else the
+    ``acquisition`` view (registrants only, windowed by :func:`acquisition_window`), else
+    ``users`` (a connection with only the documented ``events``/``users`` views)."""
+    if relation_kind(con, "users") != "table" and relation_kind(con, "acquisition") is not None:
+        return "acquisition"
+    return "users"
+
+
+@contextmanager
+def acquisition_window(
+    con: duckdb.DuckDBPyConnection, first: date | None, last: date | None
+) -> Iterator[None]:
+    """Within the block the ``acquisition`` view covers only users whose first register
+    falls in ``first..last`` (None = open); the session's previous window is restored."""
+    saved = con.sql(
+        "SELECT getvariable('acquisition_from'), getvariable('acquisition_to')"
+    ).fetchall()[0]
+
+    def assign(values: tuple[object, ...]) -> None:
+        for name, value in zip(_WINDOW_VARIABLES, values, strict=True):
+            if value is None:
+                con.sql(f"RESET VARIABLE {name}")
+            else:
+                con.sql(f"SET VARIABLE {name} = $d", params={"d": value})
+
+    assign((first, last))
+    try:
+        yield
+    finally:
+        assign(tuple(saved))
+
 
 def _choice(option: str, value: object, accepted: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in accepted:
         raise UserError(f"{option} {value!r} is not valid (accepted: {', '.join(accepted)})")
     return value
+
+
+_FIRST_ORDER_REGISTER_SPAN = f"""
+SELECT min(r.conversion_date), max(r.conversion_date)
+FROM {FIRSTS} AS r
+JOIN {FIRSTS} AS o ON o.user_id = r.user_id
+WHERE r.conversion_type = 'register'
+  AND o.conversion_type = 'first_order'
+  AND ($start::DATE IS NULL OR o.conversion_date >= $start::DATE)
+  AND ($end::DATE IS NULL OR o.conversion_date <= $end::DATE)
+"""
+
+
+@contextmanager
+def _member_acquisition(
+    con: duckdb.DuckDBPyConnection,
+    by_channel: bool,
+    cohort_event: str,
+    start: date | None,
+    end: date | None,
+) -> Iterator[None]:
+    """Stage :data:`MEMBER_ACQUISITION_VIEW` (needs :data:`FIRSTS` staged): empty
+    unless ``by_channel``; else the acquisition channel, computed for the registrants of the
+    cohorts' range only: a register cohort's days are its members' first-register days; a
+    first-order cohort's members registered between the min and max first-register day of
+    the users whose first order falls in ``start..end``."""
+    if not by_channel:
+        with staged_view(con, MEMBER_ACQUISITION_VIEW, _NO_ACQUISITION):
+            yield
+        return
+    relation = acquisition_relation(con)
+    window: AbstractContextManager[None] = nullcontext()
+    if relation == "acquisition":
+        first, last = start, end
+        if cohort_event == "first_order" and (start is not None or end is not None):
+            first, last = con.sql(_FIRST_ORDER_REGISTER_SPAN,
+                                  params={"start": start, "end": end}).fetchall()[0]
+            if first is None:  # nobody in these cohorts ever registered
+                with staged_view(con, MEMBER_ACQUISITION_VIEW, _NO_ACQUISITION):
+                    yield
+                return
+        window = acquisition_window(con, first, last)
+    with window, staged_view(con, MEMBER_ACQUISITION_VIEW,
+                             f"SELECT user_id, acquisition_channel FROM {relation}"):
+        yield
 
 
 def retention(
@@ -65,7 +235,12 @@ def retention(
         "end": end,
         "by_mode": "none" if by is None else "channel",
     }
-    counts = con.sql(load_query("marts/retention"), params=params).pl()
+    kinds = {cohort_event}
+    if by == "channel" and cohort_event == "first_order" and (start or end):
+        kinds.add("register")  # the span of the members' first registers
+    with staged_firsts(con, kinds), \
+            _member_acquisition(con, by == "channel", cohort_event, start, end):
+        counts = con.sql(load_query("marts/retention"), params=params).pl()
     table = (
         counts.with_columns(
             pl.col("by_value").cast(pl.String),

@@ -8,6 +8,16 @@
 -- the earliest such event (ties: event_type, campaign_id, event_id) is used. Steps are
 -- matched in order; a user who misses step k reaches no later step.
 --
+-- Only the entrants' events between their entry and the end of their window are numbered
+-- and matched (every step event used lies there), so the per-user window and the step
+-- recursion see a small fraction of the period's events.
+--
+-- Reads `events` and the temp relation `first_conversions` (conversion_type, user_id,
+-- conversion_time, conversion_date: each user's first register and first order ever),
+-- which campaign_roi/funnel.py stages for the query: a view over the materialised
+-- `conversions` table when there is one, else a table computed from `events` (empty when
+-- no step is first_order).
+--
 -- Parameters:
 --   $step_types      VARCHAR[]  event type of each step, in order
 --   $step_campaigns  VARCHAR[]  campaign_id the step requires (NULL = any campaign)
@@ -18,29 +28,44 @@
 --   $by_mode         VARCHAR    'none' | 'channel' | 'column'
 --   $by_column       VARCHAR    events column read from the entry event when $by_mode = 'column'
 --                               (always a real column name, validated by the caller)
+--
+-- Output: by_value (the entry's column value for 'column'; the entry touch's channel_group
+-- for 'channel', NULL for other entries: the caller adds their acquisition channel),
+-- entry_type, user_id, step, step_time, entry_time, seconds_from_previous.
 
 WITH RECURSIVE
 
 -- import CTEs ---------------------------------------------------------------------------
-step_events AS (
-    SELECT *
-    FROM events
-    WHERE event_date BETWEEN $start AND $scan_end
-      AND list_contains($step_types::VARCHAR[], event_type)
+step_events AS NOT MATERIALIZED (
+    -- local dates $start..$scan_end, as a range on local_time so that files and row groups
+    -- outside it are skipped; read twice (entries, then the entrants' windows)
+    SELECT
+        e.user_id,
+        e.event_time,
+        e.local_time,
+        e.event_date,
+        e.event_type,
+        e.campaign_id,
+        e.event_id,
+        e.channel_group,
+        CASE
+            WHEN $by_mode = 'column'
+                AND e.event_date <= $end
+                AND e.event_type = ($step_types::VARCHAR[])[1]
+            THEN CAST(struct_extract(e, $by_column) AS VARCHAR)
+        END AS by_raw
+    FROM events AS e
+    WHERE e.local_time >= CAST($start::DATE AS TIMESTAMP)
+      AND e.local_time < CAST($scan_end::DATE + 1 AS TIMESTAMP)
+      AND list_contains($step_types::VARCHAR[], e.event_type)
 ),
 
-acquisition AS (
-    SELECT user_id, acquisition_channel
-    FROM users
-),
-
-first_orders AS (
-    -- the user's first order ever (before the period too); only scanned when a step needs it
-    SELECT user_id, min(event_time) AS first_order_time
-    FROM events
-    WHERE event_type = 'order'
+first_orders AS MATERIALIZED (
+    -- the user's first order ever (before the period too); empty unless a step needs it
+    SELECT user_id, conversion_time AS first_order_time
+    FROM first_conversions
+    WHERE conversion_type = 'first_order'
       AND list_contains($step_first::BOOLEAN[], true)
-    GROUP BY user_id
 ),
 
 -- logic CTEs ----------------------------------------------------------------------------
@@ -53,30 +78,58 @@ steps AS (
     FROM range(1, len($step_types::VARCHAR[]) + 1) AS r(i)
 ),
 
+entry_times AS (
+    -- the instant of each user's first step-1 event in the period
+    SELECT e.user_id, min(e.event_time) AS entry_time
+    FROM step_events AS e
+    JOIN steps AS s
+        ON s.step = 1
+        AND e.event_type = s.event_type
+        AND (s.campaign_id IS NULL OR e.campaign_id = s.campaign_id)
+    LEFT JOIN first_orders AS f
+        ON s.first_only AND f.user_id = e.user_id
+    -- the step-1 type and the period's dates, again as plain filters on the scan
+    WHERE e.event_type = ($step_types::VARCHAR[])[1]
+      AND e.local_time < CAST($end::DATE + 1 AS TIMESTAMP)
+      AND (NOT s.first_only OR e.event_time = f.first_order_time)
+    GROUP BY e.user_id
+),
+
 numbered AS (
-    -- one sequence number per event and user, so that an event can serve one step only
+    -- the entrants' events from the entry instant to the end of the window that can serve
+    -- a step, one sequence number each (journey order), so that an event serves one step
     SELECT
         e.user_id,
         e.event_time,
-        e.event_date,
         e.event_type,
         e.campaign_id,
-        e.channel_group,
-        CASE
-            WHEN $by_mode = 'column'
-                AND e.event_date <= $end
-                AND e.event_type = ($step_types::VARCHAR[])[1]
-            THEN CAST(struct_extract(e, $by_column) AS VARCHAR)
-        END AS by_raw,
+        -- the entry's attributes ride along on the entry instant's events only
+        CASE WHEN e.event_time = t.entry_time THEN e.channel_group END AS channel_group,
+        CASE WHEN e.event_time = t.entry_time THEN e.by_raw END AS by_raw,
+        t.entry_time,
         row_number() OVER (
             PARTITION BY e.user_id
             ORDER BY e.event_time, e.event_type, e.campaign_id, e.event_id
         ) AS seq
     FROM step_events AS e
+    JOIN entry_times AS t ON t.user_id = e.user_id
+    WHERE e.event_time >= t.entry_time
+      AND epoch_us(e.event_time) - epoch_us(t.entry_time) <= $window_us
+      -- an event of no later step's type only matters as the entry itself
+      AND (list_contains(($step_types::VARCHAR[])[2:], e.event_type)
+           OR e.event_time = t.entry_time)
 ),
 
 candidates AS MATERIALIZED (
-    SELECT n.user_id, n.event_time, n.seq, s.step
+    -- (event, step) pairs; step 1 only at the entry instant, with the entry's attributes
+    SELECT
+        n.user_id,
+        n.event_time,
+        n.seq,
+        s.step,
+        CASE WHEN s.step = 1 THEN n.event_type END AS event_type,
+        CASE WHEN s.step = 1 THEN n.channel_group END AS channel_group,
+        CASE WHEN s.step = 1 THEN n.by_raw END AS by_raw
     FROM numbered AS n
     JOIN steps AS s
         ON n.event_type = s.event_type
@@ -84,15 +137,15 @@ candidates AS MATERIALIZED (
     LEFT JOIN first_orders AS f
         ON s.first_only AND f.user_id = n.user_id
     WHERE (NOT s.first_only OR n.event_time = f.first_order_time)
-      AND (s.step > 1 OR n.event_date <= $end)
+      AND (s.step > 1 OR n.event_time = n.entry_time)
 ),
 
 entries AS MATERIALIZED (
-    SELECT c.user_id, c.event_time AS entry_time, c.seq, n.event_type, n.channel_group, n.by_raw
-    FROM candidates AS c
-    JOIN numbered AS n ON n.user_id = c.user_id AND n.seq = c.seq
-    WHERE c.step = 1
-    QUALIFY row_number() OVER (PARTITION BY c.user_id ORDER BY c.event_time, c.seq) = 1
+    -- the entry event: the first step-1 event at the entry instant in journey order
+    SELECT user_id, event_time AS entry_time, seq, event_type, channel_group, by_raw
+    FROM candidates
+    WHERE step = 1
+    QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY seq) = 1
 ),
 
 chain (user_id, step, step_time, seq, entry_time, used, previous_time) AS (
@@ -120,10 +173,10 @@ chain (user_id, step, step_time, seq, entry_time, used, previous_time) AS (
 -- final ---------------------------------------------------------------------------------
 SELECT
     CASE $by_mode
-        WHEN 'channel' THEN
-            CASE WHEN en.event_type = 'touch' THEN en.channel_group ELSE a.acquisition_channel END
+        WHEN 'channel' THEN CASE WHEN en.event_type = 'touch' THEN en.channel_group END
         WHEN 'column' THEN en.by_raw
     END AS by_value,
+    en.event_type AS entry_type,
     ch.user_id,
     ch.step,
     ch.step_time,
@@ -131,4 +184,3 @@ SELECT
     (epoch_us(ch.step_time) - epoch_us(ch.previous_time)) / 1e6 AS seconds_from_previous
 FROM chain AS ch
 JOIN entries AS en ON en.user_id = ch.user_id
-LEFT JOIN acquisition AS a ON a.user_id = ch.user_id

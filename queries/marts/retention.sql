@@ -1,12 +1,21 @@
 -- Cohort retention (SPEC §6): one row per (group, cohort, period) with counts.
 --
--- A user's cohort day is the local date of their first register (users.register_date) or
--- first order (users.first_order_date). Period k covers the local days
--- cohort_day + k*w .. cohort_day + k*w + w - 1 (w = 1, 7 or 30). A member is retained in
--- period k when they have any activity event (register, active, campaign_join, order) on
--- one of those days. `complete` is true when every member's period-k window has ended by
--- the data's last day (max(event_date) over all events); the caller turns incomplete
--- cells into NULL.
+-- A user's cohort day is the local date of their first register or first order ever.
+-- Period k covers the local days cohort_day + k*w .. cohort_day + k*w + w - 1
+-- (w = 1, 7 or 30). A member is retained in period k when they have any activity event
+-- (register, active, campaign_join, order) on one of those days. `complete` is true when
+-- every member's period-k window has ended by the data's last day (max(event_date) over
+-- all events); the caller turns incomplete cells into NULL.
+--
+-- Reads `events` and two temp relations staged by campaign_roi/retention.py for the query:
+--   first_conversions   (conversion_type 'register' | 'first_order', user_id,
+--                        conversion_time, conversion_date): each user's first register and
+--                        first order ever, a view over the materialised `conversions` table
+--                        when there is one, else a table computed from `events`;
+--   member_acquisition  (user_id, acquisition_channel): the acquisition channel of the
+--                        registrants (only read when $by_mode = 'channel').
+-- Activity is read only for the local days a cohort window can cover (a range on
+-- local_time, so that files outside it are skipped) and only for periods k >= 1.
 --
 -- Parameters:
 --   $cohort_event  VARCHAR  'register' | 'first_order'
@@ -14,50 +23,55 @@
 --   $periods       INTEGER  last period index (periods 0..$periods are returned)
 --   $cohort_by     VARCHAR  'month' (label 2025-07) | 'week' (ISO week, label 2025-W27)
 --   $start, $end   DATE     optional inclusive bounds on the cohort day (NULL = open)
---   $by_mode       VARCHAR  'none' | 'channel' (users.acquisition_channel)
+--   $by_mode       VARCHAR  'none' | 'channel' (member_acquisition.acquisition_channel)
 
 WITH
 
 -- import CTEs ---------------------------------------------------------------------------
-users_src AS (
-    SELECT user_id, register_date, first_order_date, acquisition_channel
-    FROM users
+cohort_days AS (
+    SELECT user_id, conversion_date AS cohort_date
+    FROM first_conversions
+    WHERE conversion_type = $cohort_event
+      AND ($start::DATE IS NULL OR conversion_date >= $start::DATE)
+      AND ($end::DATE IS NULL OR conversion_date <= $end::DATE)
+),
+
+acquired AS (
+    SELECT user_id, acquisition_channel
+    FROM member_acquisition
+    WHERE $by_mode = 'channel'
 ),
 
 activity AS (
     SELECT user_id, event_date
     FROM events
     WHERE event_type IN ('register', 'active', 'campaign_join', 'order')
+      AND ($start::DATE IS NULL OR local_time >= CAST($start::DATE + $w AS TIMESTAMP))
+      AND ($end::DATE IS NULL
+           OR local_time < CAST($end::DATE + ($periods + 1) * $w AS TIMESTAMP))
 ),
 
 data_end AS (
-    SELECT max(event_date) AS last_day
-    FROM events
+    -- the data's last day is on or after the latest cohort day (the cohort event is an
+    -- event): only the files and row groups from the day before it on are read
+    SELECT max(e.event_date) AS last_day
+    FROM events AS e
+    JOIN (SELECT CAST(max(cohort_date) - 1 AS TIMESTAMP) AS since FROM cohort_days) AS b
+        ON e.local_time >= b.since
 ),
 
 -- logic CTEs ----------------------------------------------------------------------------
 members AS (
     SELECT
-        user_id,
-        cohort_date,
-        CASE WHEN $by_mode = 'channel' THEN acquisition_channel END AS by_value,
+        c.user_id,
+        c.cohort_date,
+        a.acquisition_channel AS by_value,
         CASE $cohort_by
-            WHEN 'month' THEN strftime(cohort_date, '%Y-%m')
-            ELSE strftime(cohort_date, '%G-W%V')
+            WHEN 'month' THEN strftime(c.cohort_date, '%Y-%m')
+            ELSE strftime(c.cohort_date, '%G-W%V')
         END AS cohort
-    FROM (
-        SELECT
-            user_id,
-            acquisition_channel,
-            CASE $cohort_event
-                WHEN 'register' THEN register_date
-                ELSE first_order_date
-            END AS cohort_date
-        FROM users_src
-    )
-    WHERE cohort_date IS NOT NULL
-      AND ($start::DATE IS NULL OR cohort_date >= $start::DATE)
-      AND ($end::DATE IS NULL OR cohort_date <= $end::DATE)
+    FROM cohort_days AS c
+    LEFT JOIN acquired AS a ON a.user_id = c.user_id
 ),
 
 cohorts AS (
@@ -72,21 +86,26 @@ periods AS (
 ),
 
 active_periods AS (
+    -- (member, period k >= 1) with at least one activity day in the period's window.
+    -- Period 0 needs no lookup: it holds the cohort event itself (a register or an order
+    -- on the cohort day is activity), so every member is retained in it.
     SELECT DISTINCT
-        m.by_value,
-        m.cohort,
         m.user_id,
         CAST((a.event_date - m.cohort_date) // $w AS INTEGER) AS period
-    FROM members AS m
-    JOIN activity AS a ON a.user_id = m.user_id
-    WHERE a.event_date >= m.cohort_date
+    FROM activity AS a
+    JOIN members AS m ON m.user_id = a.user_id
+    WHERE a.event_date >= m.cohort_date + $w
       AND a.event_date < m.cohort_date + ($periods + 1) * $w
 ),
 
 retained AS (
-    SELECT by_value, cohort, period, count(*) AS retained
-    FROM active_periods
-    GROUP BY by_value, cohort, period
+    SELECT m.by_value, m.cohort, ap.period, count(*) AS retained
+    FROM active_periods AS ap
+    JOIN members AS m ON m.user_id = ap.user_id
+    GROUP BY m.by_value, m.cohort, ap.period
+    UNION ALL
+    SELECT by_value, cohort, 0, cohort_size
+    FROM cohorts
 )
 
 -- final ---------------------------------------------------------------------------------
