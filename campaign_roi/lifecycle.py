@@ -1,7 +1,10 @@
 """The 8-stage user lifecycle segmentation (SPEC §6).
 
-Classification runs in DuckDB (``queries/marts/segments.sql``); counts, shares, exports and
-the migration matrix are Polars. Definitions: docs/funnels-retention-lifecycle.md.
+Classification runs in DuckDB, per call one per-user aggregate over the activity and one
+over the orders alone (a filtered read): one day in ``queries/marts/segments.sql``, two
+days at once in ``queries/marts/segment_migration.sql``.
+Counts are aggregated in DuckDB; shares, exports and the migration grid are Polars.
+Definitions: docs/funnels-retention-lifecycle.md.
 """
 
 from __future__ import annotations
@@ -157,9 +160,10 @@ def _classified(
     return con.sql(load_query("marts/segments"), params=params)
 
 
-def _segment_name() -> pl.Expr:
-    names = {rank: name for rank, name in enumerate(SEGMENTS, start=1)}
-    return pl.col("segment_rank").replace_strict(names, return_dtype=pl.String).alias("segment")
+def _segment_name(rank: str = "segment_rank", name: str = "segment") -> pl.Expr:
+    """Segment name of a rule number column (1 = new … 8 = active; null stays null)."""
+    names = {r: n for r, n in enumerate(SEGMENTS, start=1)}
+    return pl.col(rank).replace_strict(names, default=None, return_dtype=pl.String).alias(name)
 
 
 def segment_users(
@@ -268,6 +272,47 @@ def export_segments(
     return written
 
 
+def _check_order(date_from: date, date_to: date) -> None:
+    if date_from > date_to:
+        raise UserError(f"--compare: the earlier day must come first ({date_from} > {date_to})")
+
+
+def _moves(
+    con: duckdb.DuckDBPyConnection, date_from: date, date_to: date,
+    thresholds: LifecycleThresholds,
+) -> duckdb.DuckDBPyRelation:
+    """``user_id, from_rank, to_rank``: one row per user of ``date_to``, both days' segments
+    from the same reads of the events."""
+    params: dict[str, Any] = {"date_from": date_from, "date_to": date_to,
+                              **thresholds.as_params()}
+    return con.sql(load_query("marts/segment_migration"), params=params)
+
+
+def segment_moves(
+    con: duckdb.DuckDBPyConnection,
+    date_from: date,
+    date_to: date,
+    thresholds: LifecycleThresholds = DEFAULT_THRESHOLDS,
+) -> pl.DataFrame:
+    """Each user's move between two days: ``user_id, from_segment, to_segment`` (String).
+
+    One row per user on ``date_to``, sorted by user_id; from_segment is null for users who
+    were not users yet on ``date_from``. Each day's segment is the one :func:`segment_users`
+    gives for that day; both days come from the same reads of the events.
+    """
+    _check_order(date_from, date_to)
+    return (
+        _moves(con, date_from, date_to, thresholds)
+        .pl()
+        .select(
+            pl.col("user_id").cast(pl.String),
+            _segment_name("from_rank", "from_segment"),
+            _segment_name("to_rank", "to_segment"),
+        )
+        .sort("user_id")
+    )
+
+
 def segment_migration(
     con: duckdb.DuckDBPyConnection,
     date_from: date,
@@ -277,20 +322,19 @@ def segment_migration(
     """Migration matrix between two days: ``from_segment, to_segment, users`` (Int64).
 
     Always 72 rows: every (from, to) pair of the 8 segments in rule order, then 8 rows with
-    from_segment null = users who were not users yet on ``date_from``.
+    from_segment null = users who were not users yet on ``date_from``. Both days are
+    classified from the same reads of the events; the moves are counted in DuckDB.
     """
-    if date_from > date_to:
-        raise UserError(f"--compare: the earlier day must come first ({date_from} > {date_to})")
-    before = segment_users(con, date_from, thresholds).select(
-        "user_id", pl.col("segment").alias("from_segment")
-    )
-    after = segment_users(con, date_to, thresholds).select(
-        "user_id", pl.col("segment").alias("to_segment")
-    )
+    _check_order(date_from, date_to)
     moves = (
-        after.join(before, on="user_id", how="left")
-        .group_by("from_segment", "to_segment")
-        .agg(pl.len().cast(pl.Int64).alias("users"))
+        _moves(con, date_from, date_to, thresholds)
+        .aggregate("from_rank, to_rank, count(*) AS users", "from_rank, to_rank")
+        .pl()
+        .select(
+            _segment_name("from_rank", "from_segment"),
+            _segment_name("to_rank", "to_segment"),
+            pl.col("users").cast(pl.Int64),
+        )
     )
     from_values = pl.DataFrame(
         {"from_segment": [*SEGMENTS, None], "from_rank": list(range(len(SEGMENTS) + 1))},
@@ -306,4 +350,13 @@ def segment_migration(
         .with_columns(pl.col("users").fill_null(0))
         .sort("from_rank", "to_rank")
         .select("from_segment", "to_segment", "users")
+    )
+
+
+def segments_from_migration(matrix: pl.DataFrame) -> pl.DataFrame:
+    """The later day's segment table (as :func:`segments` gives it for ``date_to``) from a
+    :func:`segment_migration` matrix, without another pass over the events: every user of
+    ``date_to`` is in exactly one matrix row."""
+    return segment_counts(
+        matrix.group_by(pl.col("to_segment").alias("segment")).agg(pl.col("users").sum())
     )

@@ -23,7 +23,12 @@ from campaign_roi.errors import UserError
 from campaign_roi.funnel import funnel
 from campaign_roi.i18n import label
 from campaign_roi.kpis import summary
-from campaign_roi.lifecycle import LifecycleThresholds, segment_migration, segments
+from campaign_roi.lifecycle import (
+    LifecycleThresholds,
+    segment_migration,
+    segments,
+    segments_from_migration,
+)
 from campaign_roi.periods import Period, date_range
 from campaign_roi.report import ReportData
 from campaign_roi.retention import retention
@@ -50,12 +55,12 @@ def segment_frames(ds: Dataset, period: Period) -> tuple[pl.DataFrame, pl.DataFr
     first, last = ds.date_range
     thresholds = LifecycleThresholds.from_config(ds.config.lifecycle)
     as_of = min(period.end, last) if last else period.end
-    segs = segments(ds.con, as_of, thresholds)
     before = period.start - timedelta(days=1)
-    migration = None
     if first is not None and before >= first and before < as_of:
+        # one pass classifies both days; the later day's table is read off the matrix
         migration = segment_migration(ds.con, before, as_of, thresholds)
-    return segs, migration
+        return segments_from_migration(migration), migration
+    return segments(ds.con, as_of, thresholds), None
 
 
 Progress = Callable[[str], None]

@@ -19,109 +19,154 @@
 --   8 active          everyone else
 --
 -- Parameters: $as_of DATE and one per threshold (see campaign_roi.lifecycle.LifecycleThresholds).
+--
+-- One pass over the activity up to D with one aggregate row per user (first register,
+-- last activity, and the user's active days among the last 64 days as the bits of one
+-- integer, bit i set = active on D-i, from which the three active-day counts are read), and
+-- one filtered pass over the orders alone (last order date, order total of the high-value
+-- window). When a counting window reaches further back than 64 days (2 * churn_days or
+-- potential_window_days over 64), the counts come from distinct (user, day) rows instead
+-- (long_window_* CTEs; planned away otherwise). marts/segment_migration.sql classifies two
+-- days at once the same way: keep the `classified` CASE of both files identical (a test
+-- compares them).
 
 WITH
 
 -- import CTEs ---------------------------------------------------------------------------
-history_events AS (
-    -- all activity up to D: only cheap per-user min/max are taken over it
-    SELECT user_id, event_date, event_type
-    FROM events
-    WHERE event_type IN ('register', 'active', 'campaign_join', 'order')
-      AND event_date <= $as_of::DATE
-),
-
-recent_events AS (
-    -- activity inside the longest counting window ending on D
+activity AS (
+    -- all activity up to D. The bound is on local_time (event_date is its date), which the
+    -- Parquet reader can check against row-group statistics.
     SELECT user_id, event_date, event_type, amount
     FROM events
     WHERE event_type IN ('register', 'active', 'campaign_join', 'order')
-      AND event_date <= $as_of::DATE
-      AND event_date > $as_of::DATE
-          - greatest(2 * $churn_days, $potential_window_days, $high_value_days)
+      AND local_time < CAST($as_of::DATE + 1 AS TIMESTAMP)
 ),
 
 -- logic CTEs ----------------------------------------------------------------------------
-history AS (
-    SELECT
-        user_id,
-        min(event_date) FILTER (WHERE event_type = 'register') AS register_date,
-        max(event_date) AS last_active_date,
-        max(event_date) FILTER (WHERE event_type = 'order') AS last_order_date
-    FROM history_events
-    GROUP BY user_id
-),
-
-recent_days AS (
-    -- one row per user and active day in the counting windows
+activity_days AS (
     SELECT
         user_id,
         event_date,
-        CAST(sum(amount) FILTER (WHERE event_type = 'order') AS DOUBLE) AS order_amount
-    FROM recent_events
-    GROUP BY user_id, event_date
+        event_type,
+        amount,
+        $as_of::DATE - event_date AS days_ago
+    FROM activity
 ),
 
-recent AS (
+activity_facts AS (
+    -- conditional aggregates as CASE (null = skipped) rather than FILTER, which slices the
+    -- input once per filter: cheaper over every activity row of the data
     SELECT
         user_id,
-        count(*) FILTER (
-            WHERE event_date > $as_of::DATE - $churn_days
-        ) AS active_days_30,
-        count(*) FILTER (
-            WHERE event_date <= $as_of::DATE - $churn_days
-              AND event_date > $as_of::DATE - 2 * $churn_days
-        ) AS active_days_prev_30,
-        count(*) FILTER (
-            WHERE event_date > $as_of::DATE - $potential_window_days
-        ) AS active_days_potential,
-        sum(order_amount) FILTER (
-            WHERE event_date > $as_of::DATE - $high_value_days
-        ) AS order_total_30
-    FROM recent_days
+        min(CASE WHEN event_type = 'register' THEN event_date END) AS register_date,
+        max(event_date) AS last_active_date,
+        bit_or(
+            CASE WHEN days_ago < 64 THEN CAST(1 AS UBIGINT) << CAST(days_ago AS UBIGINT) END
+        ) AS day_bits
+    FROM activity_days
+    GROUP BY user_id
+),
+
+order_facts AS (
+    -- the orders on their own (a filtered read): their states kept out of activity_facts
+    -- keep its per-user rows narrow, and in memory at scale (see segment_migration.sql)
+    SELECT
+        user_id,
+        max(event_date) AS last_order_date,
+        -- fsum (compensated): the correctly rounded total whatever the order the rows
+        -- arrive in, so the same data gives the same total to the last bit
+        fsum(CASE WHEN days_ago < $high_value_days THEN amount END) AS order_total_30
+    FROM activity_days
+    WHERE event_type = 'order'
     GROUP BY user_id
 ),
 
 per_user AS (
     SELECT
-        h.user_id,
-        h.register_date,
-        h.last_active_date,
-        h.last_order_date,
-        coalesce(r.active_days_30, 0) AS active_days_30,
-        coalesce(r.active_days_prev_30, 0) AS active_days_prev_30,
-        coalesce(r.active_days_potential, 0) AS active_days_potential,
-        coalesce(r.order_total_30, 0) AS order_total_30
-    FROM history AS h
-    LEFT JOIN recent AS r ON r.user_id = h.user_id
+        a.*,
+        o.last_order_date,
+        o.order_total_30
+    FROM activity_facts AS a
+    LEFT JOIN order_facts AS o ON o.user_id = a.user_id
+),
+
+long_window_days AS (
+    -- only when a window is longer than the 64 days of day_bits
+    SELECT DISTINCT user_id, days_ago
+    FROM activity_days
+    WHERE greatest(2 * $churn_days, $potential_window_days) > 64
+      AND days_ago < greatest(2 * $churn_days, $potential_window_days)
+),
+
+long_windows AS (
+    SELECT
+        user_id,
+        count(*) FILTER (WHERE days_ago < $churn_days) AS active_days_30,
+        count(*) FILTER (
+            WHERE days_ago >= $churn_days AND days_ago < 2 * $churn_days
+        ) AS active_days_prev_30,
+        count(*) FILTER (WHERE days_ago < $potential_window_days) AS active_days_potential
+    FROM long_window_days
+    GROUP BY user_id
+),
+
+per_user_facts AS (
+    -- a mask of the n low bits is ~0 >> (64 - n); bit i of day_bits is day D-i
+    SELECT
+        p.user_id,
+        $as_of::DATE AS as_of,
+        p.register_date,
+        p.last_active_date,
+        p.last_order_date,
+        coalesce(
+            CASE WHEN greatest(2 * $churn_days, $potential_window_days) <= 64
+                 THEN bit_count(p.day_bits & (~CAST(0 AS UBIGINT) >> (64 - $churn_days)))
+            END,
+            l.active_days_30, 0
+        ) AS active_days_30,
+        coalesce(
+            CASE WHEN greatest(2 * $churn_days, $potential_window_days) <= 64
+                 THEN bit_count((p.day_bits >> $churn_days)
+                                & (~CAST(0 AS UBIGINT) >> (64 - $churn_days)))
+            END,
+            l.active_days_prev_30, 0
+        ) AS active_days_prev_30,
+        coalesce(
+            CASE WHEN greatest(2 * $churn_days, $potential_window_days) <= 64
+                 THEN bit_count(p.day_bits & (~CAST(0 AS UBIGINT) >> (64 - $potential_window_days)))
+            END,
+            l.active_days_potential, 0
+        ) AS active_days_potential,
+        coalesce(p.order_total_30, 0) AS order_total_30
+    FROM per_user AS p
+    LEFT JOIN long_windows AS l ON l.user_id = p.user_id
 ),
 
 classified AS (
     SELECT
         *,
         CASE
-            WHEN register_date > $as_of::DATE - $new_days
+            WHEN register_date > as_of - $new_days
                 THEN 1
-            WHEN register_date BETWEEN $as_of::DATE - $silent_new_days
-                                   AND $as_of::DATE - $new_days
+            WHEN register_date BETWEEN as_of - $silent_new_days AND as_of - $new_days
                  AND last_active_date = register_date
                 THEN 2
-            WHEN last_active_date <= $as_of::DATE - $churn_days
+            WHEN last_active_date <= as_of - $churn_days
                 THEN 3
-            WHEN last_active_date <= $as_of::DATE - $warning_days
+            WHEN last_active_date <= as_of - $warning_days
                  OR (active_days_prev_30 >= $warning_min_prev_days
                      AND active_days_30 < $warning_ratio * active_days_prev_30)
                 THEN 4
             WHEN order_total_30 >= $high_value_total
                 THEN 5
-            WHEN last_order_date > $as_of::DATE - $payer_days
+            WHEN last_order_date > as_of - $payer_days
                 THEN 6
             WHEN last_order_date IS NULL
                  AND active_days_potential >= $potential_active_days
                 THEN 7
             ELSE 8
         END AS segment_rank
-    FROM per_user
+    FROM per_user_facts
 )
 
 -- final ---------------------------------------------------------------------------------
@@ -130,8 +175,8 @@ SELECT
     segment_rank,
     register_date,
     last_active_date,
-    active_days_30,
-    active_days_prev_30,
+    CAST(active_days_30 AS BIGINT) AS active_days_30,
+    CAST(active_days_prev_30 AS BIGINT) AS active_days_prev_30,
     CAST(order_total_30 AS DOUBLE) AS order_total_30,
     last_order_date
 FROM classified
