@@ -157,6 +157,7 @@ class Dataset:
         self.files = dict(files)
         self.raw_types: dict[str, dict[str, str]] = {}
         self._duplicates: int | None = None
+        self._canonical_types: bool | None = None
         self._materialized: set[str] = set()
         #: what the shared temp tables of this command hold (table name → the key of the
         #: options that built it), so a later analysis with the same key reuses the table
@@ -259,6 +260,28 @@ class Dataset:
             self._duplicates = int(cached_fact(self.data_files(), "duplicate_event_ids", count))
         return self._duplicates
 
+    def canonical_event_types(self) -> bool:
+        """Whether every raw event_type is already lower case without surrounding spaces
+        (one grouping of the event_type column, cached per file stamp). Then ``events`` reads
+        the column as stored, and a filter such as ``event_type = 'touch'`` reaches the
+        Parquet reader instead of costing ``lower(trim())`` on every row (§10)."""
+        if not self.has_column("events", "event_type"):
+            return True
+
+        def check() -> bool:
+            row = self.con.sql(
+                "SELECT count(*) FROM (SELECT DISTINCT event_type FROM raw_events) "
+                "WHERE CAST(event_type AS VARCHAR) <> lower(trim(CAST(event_type AS VARCHAR)))"
+            ).fetchall()[0]
+            return int(row[0]) == 0
+
+        if self._canonical_types is None:
+            from campaign_roi.cache import cached_fact
+
+            self._canonical_types = bool(
+                cached_fact(self.data_files(), "canonical_event_types", check))
+        return self._canonical_types
+
     # -- views ---------------------------------------------------------------------------
     def _create_views(self) -> None:
         self._create_channel_map()
@@ -335,6 +358,12 @@ class Dataset:
         self.con.register("_channel_map_frame", frame)
         self.con.sql("CREATE TABLE channel_map AS SELECT * FROM _channel_map_frame")
         self.con.unregister("_channel_map_frame")
+        # the same mapping as a MAP value, looked up by the events view: unlike a join it
+        # costs nothing when a query does not read channel_group (a join is run anyway)
+        self.con.sql(
+            "SET VARIABLE channel_groups = MAP(CAST($k AS VARCHAR[]), CAST($v AS VARCHAR[]))",
+            params={"k": list(mapping), "v": list(mapping.values())},
+        )
 
     def _events_sql(self) -> str:
         types = self.raw_types["events"]
@@ -344,13 +373,17 @@ class Dataset:
             "CAST(r.event_time AS TIMESTAMPTZ) AS event_time",
             f"{self._local_time_sql('r.event_time')} AS local_time",
             f"CAST({self._local_time_sql('r.event_time')} AS DATE) AS event_date",
-            "lower(trim(CAST(r.event_type AS VARCHAR))) AS event_type",
+            ("CAST(r.event_type AS VARCHAR)" if self.canonical_event_types()
+             else "lower(trim(CAST(r.event_type AS VARCHAR)))") + " AS event_type",
         ]
         for c in ("channel", "campaign_id", "order_id", "referrer_id", "event_id"):
             cols.append(
                 f"CAST(r.{c} AS VARCHAR) AS {c}" if c in types else f"CAST(NULL AS VARCHAR) AS {c}"
             )
-        cols.append("m.channel_group")
+        cols.append(
+            "getvariable('channel_groups')[CAST(r.channel AS VARCHAR)] AS channel_group"
+            if "channel" in types else "CAST(NULL AS VARCHAR) AS channel_group"
+        )
         cols.append(
             "CAST(r.amount AS DOUBLE) AS amount" if "amount" in types
             else "CAST(NULL AS DOUBLE) AS amount"
@@ -366,11 +399,7 @@ class Dataset:
                 "QUALIFY r.event_id IS NULL OR row_number() OVER ("
                 f"PARTITION BY r.event_id ORDER BY {order}) = 1"
             )
-        channel = "CAST(r.channel AS VARCHAR)" if "channel" in types else "CAST(NULL AS VARCHAR)"
-        return (
-            f"CREATE VIEW events AS\nSELECT\n  {select}\nFROM raw_events r\n"
-            f"LEFT JOIN channel_map m ON m.channel = {channel}\n{dedup}"
-        )
+        return f"CREATE VIEW events AS\nSELECT\n  {select}\nFROM raw_events r\n{dedup}"
 
     @property
     def naive_times(self) -> bool:

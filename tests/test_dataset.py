@@ -59,3 +59,35 @@ def test_aware_timestamps_are_converted(make_dataset: Callable[..., Path]) -> No
     # 2025-07-05 23:30 UTC is already the 6th in Shanghai
     assert ds.sql("SELECT event_date FROM events WHERE event_id='e4'")["event_date"][0] \
         == date(2025, 7, 6)
+
+
+def test_event_types_read_as_stored_only_when_canonical(
+        make_dataset: Callable[..., Path]) -> None:
+    """Canonical event types are read as stored (filters reach the Parquet reader); any
+    upper-case or padded type switches every row to lower(trim()), with the same events."""
+    import polars as pl
+    from conftest import tiny_events
+
+    clean = Dataset.open(make_dataset())
+    messy_events = tiny_events().with_columns(
+        pl.when(pl.col("event_id") == "e1").then(pl.lit(" Touch "))
+        .when(pl.col("event_id") == "e7").then(pl.lit("REGISTER"))
+        .otherwise(pl.col("event_type")).alias("event_type"))
+    messy = Dataset.open(make_dataset(messy_events))
+    assert clean.canonical_event_types() is True
+    assert messy.canonical_event_types() is False
+    query = "SELECT * EXCLUDE (month) FROM events ORDER BY event_id"
+    assert messy.sql(query).equals(clean.sql(query))
+    assert messy.sql("SELECT count(*) AS n FROM touches")["n"][0] == 4
+
+
+def test_channel_group_lookup_matches_channel_map(tiny: Path) -> None:
+    """events.channel_group is the channel_map table's group of the raw label; no label, no
+    group."""
+    ds = Dataset.open(tiny)
+    mismatches = ds.sql(
+        "SELECT count(*) AS n FROM events e LEFT JOIN channel_map m ON m.channel = e.channel "
+        "WHERE e.channel_group IS DISTINCT FROM m.channel_group")
+    assert mismatches["n"][0] == 0
+    assert ds.sql("SELECT count(*) AS n FROM events WHERE channel IS NULL "
+                  "AND channel_group IS NOT NULL")["n"][0] == 0
