@@ -282,6 +282,15 @@ class Dataset:
                 cached_fact(self.data_files(), "canonical_event_types", check))
         return self._canonical_types
 
+    def event_rows(self) -> int:
+        """Rows of the events files (Parquet footers: no scan), cached per file stamp."""
+        def count() -> int:
+            return int(self.con.sql("SELECT count(*) FROM raw_events").fetchall()[0][0])
+
+        from campaign_roi.cache import cached_fact
+
+        return int(cached_fact(self.data_files(), "event_rows", count))
+
     # -- views ---------------------------------------------------------------------------
     def _create_views(self) -> None:
         self._create_channel_map()

@@ -24,13 +24,39 @@ SUMMARY_COLUMNS = ("metric", "value", "previous", "change_qoq", "last_year", "ch
                    "target", "attainment")
 
 
+#: most event rows one grouping of the activity reads. Larger data is grouped in slices of
+#: 64-day words, each reading only its own files, so that DuckDB's hash aggregation (whose
+#: state grows with the groups of its input) stays within the memory limit (SPEC §10).
+ACTIVITY_ROWS_PER_SLICE = 60_000_000
+
+
+def activity_slices(rows: int, n_words: int,
+                    rows_per_slice: int = ACTIVITY_ROWS_PER_SLICE) -> list[tuple[int, int]]:
+    """Word ranges ``[from, to)`` covering ``0 .. n_words - 1``, enough of them that each
+    holds about ``rows_per_slice`` rows or fewer (rows spread evenly over the words)."""
+    if n_words <= 0:
+        return [(0, 1)]
+    count = min(n_words, max(1, -(-rows // rows_per_slice)))
+    size = n_words // count  # rounded down: at least `count` slices
+    return [(w, min(w + size, n_words)) for w in range(0, n_words, size)]
+
+
 def prepare_activity_words(ds: Dataset, first_day: date) -> None:
     """Materialise the distinct (user, local activity day) pairs, packed as bits
-    (queries/intermediate/activity_words.sql), for one KPI query."""
+    (queries/intermediate/activity_words.sql), once per command: the table stays for the
+    analyses that follow (a report's retention reads it too). Day index 0 is ``first_day``."""
     from campaign_roi.sql_files import load_query
 
-    ds.con.sql("CREATE TEMP TABLE IF NOT EXISTS activity_words AS "
-               + load_query("intermediate/activity_words"), params={"first_day": first_day})
+    if ds.temp_keys.get("activity_words") == first_day:
+        return
+    ds.con.sql("DROP TABLE IF EXISTS temp.main.activity_words")
+    ds.con.sql("CREATE TEMP TABLE activity_words (user_id VARCHAR, word BIGINT, bits UBIGINT)")
+    last = ds.date_range[1]
+    n_words = (last - first_day).days // 64 + 1 if last and last >= first_day else 1
+    query = "INSERT INTO activity_words " + load_query("intermediate/activity_words")
+    for lo, hi in activity_slices(ds.event_rows(), n_words, ACTIVITY_ROWS_PER_SLICE):
+        ds.con.sql(query, params={"first_day": first_day, "from_word": lo, "to_word": hi})
+    ds.temp_keys["activity_words"] = first_day
 
 
 def prepare(ds: Dataset) -> None:
@@ -62,16 +88,12 @@ def kpi_counts(ds: Dataset, periods: list[Period]) -> pl.DataFrame:
     # no events: any day serves as day index 0 of the (empty) activity table
     first_day = first or min(p.start for p in periods)
     prepare_activity_words(ds, first_day)
-    try:
-        with ds.acquisition_window(min(p.start for p in periods), max(p.end for p in periods)):
-            counts = ds.run_file("marts/kpi_counts", {
-                "first_day": first_day, "last_day": last, "paid": list(ds.config.paid),
-                "passive": list(ds.config.passive),
-                "high_value_total": ds.config.high_value_order_total,
-            })
-    finally:
-        # free the activity table for the analyses that follow in the same command (a report)
-        ds.con.sql("DROP TABLE IF EXISTS activity_words")
+    with ds.acquisition_window(min(p.start for p in periods), max(p.end for p in periods)):
+        counts = ds.run_file("marts/kpi_counts", {
+            "first_day": first_day, "last_day": last, "paid": list(ds.config.paid),
+            "passive": list(ds.config.passive),
+            "high_value_total": ds.config.high_value_order_total,
+        })
     if ds.files["spend"] is not None:  # spend data exists: no rows in P means 0, not unknown
         counts = counts.with_columns(pl.col("spend", "paid_spend").fill_null(0.0))
     return counts

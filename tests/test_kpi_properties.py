@@ -9,8 +9,10 @@ word boundaries, at the first and last day of the data, and at the edges of the 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from unittest.mock import patch
 
 import polars as pl
 from conftest import CONFIG
@@ -18,7 +20,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from campaign_roi.dataset import Dataset
-from campaign_roi.kpis import kpi_counts
+from campaign_roi.kpis import ACTIVITY_ROWS_PER_SLICE, activity_slices, kpi_counts
 from campaign_roi.periods import Period, parse_period
 
 FIRST = date(2025, 1, 1)
@@ -115,18 +117,22 @@ def reference(df: pl.DataFrame, period: Period) -> dict[str, float]:
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raw=st.lists(event, min_size=1, max_size=30),
-       anchors=st.lists(anchored, max_size=8))
+       anchors=st.lists(anchored, max_size=8),
+       rows_per_slice=st.sampled_from([ACTIVITY_ROWS_PER_SLICE, 1, 7]))
 # every window edge once: day 30 and 59 after a register, 90 and 119 after a first order,
 # and just outside them (29, 60, 89, 120); a register on day 70 puts days 100..129 across
 # the word boundary at day 128
 @example(raw=[(0, 0, "active", 0.0)],
          anchors=[(1, 10, "register", 30), (2, 10, "register", 59), (3, 70, "register", 60),
-                  (4, 11, "register", 29)])
+                  (4, 11, "register", 29)], rows_per_slice=ACTIVITY_ROWS_PER_SLICE)
 @example(raw=[(0, 0, "active", 0.0)],
          anchors=[(1, 5, "order", 90), (2, 5, "order", 119), (3, 6, "order", 89),
-                  (4, 6, "order", 120)])
+                  (4, 6, "order", 120)], rows_per_slice=1)
 def test_activity_kpis_match_the_definitions(raw: list[tuple[int, int, str, float]],
-                                             anchors: list[tuple[int, int, str, int]]) -> None:
+                                             anchors: list[tuple[int, int, str, int]],
+                                             rows_per_slice: int) -> None:
+    """Also with the activity grouped in slices of words (one slice per word when each
+    slice may hold 1 row): the slices must give the same table as one grouping."""
     df = build(with_anchors(raw, anchors))
     periods = [parse_period(p) for p in ("2025Q1", "2025Q2", "2025Q3", "2025-03", "2025-W10")]
     with TemporaryDirectory() as tmp:
@@ -136,7 +142,8 @@ def test_activity_kpis_match_the_definitions(raw: list[tuple[int, int, str, floa
         (root / "campaign_roi.toml").write_text(CONFIG, encoding="utf-8")
         ds = Dataset.open(root)
         assert ds.config.high_value_order_total == HIGH_VALUE
-        counts = {r["period"]: r for r in kpi_counts(ds, periods).to_dicts()}
+        with patch("campaign_roi.kpis.ACTIVITY_ROWS_PER_SLICE", rows_per_slice):
+            counts = {r["period"]: r for r in kpi_counts(ds, periods).to_dicts()}
     for p in periods:
         want = reference(df, p)
         got = counts[p.label]
@@ -145,3 +152,19 @@ def test_activity_kpis_match_the_definitions(raw: list[tuple[int, int, str, floa
                       <= df["event_time"].dt.date().max()])
         dau_sum = round(got["dau_avg"] * n_days) if got["dau_avg"] is not None else 0
         assert {**{k: got[k] for k in want if k != "dau_sum"}, "dau_sum": dau_sum} == want, p.label
+
+
+@given(rows=st.integers(0, 10**9), n_words=st.integers(1, 400),
+       per_slice=st.integers(1, 10**8))
+def test_activity_slices_partition_the_words(rows: int, n_words: int, per_slice: int) -> None:
+    """Consecutive, non-empty, covering 0 .. n_words - 1 exactly once; as many slices as the
+    rows need (at most one per word)."""
+    slices = activity_slices(rows, n_words, per_slice)
+    assert slices[0][0] == 0 and slices[-1][1] == n_words
+    assert all(lo < hi for lo, hi in slices)
+    assert all(a[1] == b[0] for a, b in pairwise(slices))
+    need = min(n_words, max(1, -(-rows // per_slice)))
+    assert need <= len(slices) <= n_words
+    # 25 rows at most 10 a slice: 3 slices needed; 10 // 3 = 3 words a slice → 4 slices
+    assert activity_slices(25, 10, 10) == [(0, 3), (3, 6), (6, 9), (9, 10)]
+    assert activity_slices(53_000_000, 8, 60_000_000) == [(0, 8)]  # scale 1: one grouping

@@ -4,12 +4,18 @@
 -- It holds exactly the distinct (user, active day) pairs — sum(bit_count(bits)) is their
 -- number — in about one row per user and 64 days, so the KPI queries test "active on some
 -- day in [a, b]" with a mask instead of grouping tens of millions of (user, day) rows.
--- Params: $first_day (the data's first local day: day index 0).
+-- Params: $first_day (the data's first local day: day index 0); $from_word, $to_word: only the
+-- words from_word .. to_word - 1 (local days first_day + 64 * from_word .. before
+-- first_day + 64 * to_word), written on local_time so that other files are not read. Large
+-- data is grouped slice by slice (campaign_roi.kpis.activity_slices); the slices partition
+-- the words, so the rows of all slices are exactly the pairs of one grouping.
 WITH
 activity AS (
     SELECT user_id, event_date - $first_day::DATE AS day_index
     FROM events
     WHERE event_type IN ('register', 'active', 'campaign_join', 'order')
+      AND local_time >= CAST($first_day::DATE + 64 * $from_word AS TIMESTAMP)
+      AND local_time < CAST($first_day::DATE + 64 * $to_word AS TIMESTAMP)
 )
 
 SELECT
