@@ -7,6 +7,9 @@ conversion_events AS MATERIALIZED (
     SELECT event_type, user_id, event_time, event_id, order_id, campaign_id, referrer_id, amount
     FROM events
     WHERE event_type IN ('register', 'order', 'refund')
+      -- the same rows: a range on the column is evaluated by the Parquet reader, which then
+      -- decodes the other columns for the matching rows only (an IN list is not pushed)
+      AND event_type BETWEEN 'order' AND 'register'
 ),
 
 registers AS (
