@@ -56,6 +56,7 @@ def prepare_activity_words(ds: Dataset, first_day: date) -> None:
     query = "INSERT INTO activity_words " + load_query("intermediate/activity_words")
     for lo, hi in activity_slices(ds.event_rows(), n_words, ACTIVITY_ROWS_PER_SLICE):
         ds.con.sql(query, params={"first_day": first_day, "from_word": lo, "to_word": hi})
+    ds.con.sql("SET VARIABLE activity_words_first_day = $d", params={"d": first_day})
     ds.temp_keys["activity_words"] = first_day
 
 

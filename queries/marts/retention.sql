@@ -7,13 +7,16 @@
 -- every member's period-k window has ended by the data's last day (max(event_date) over
 -- all events); the caller turns incomplete cells into NULL.
 --
--- Reads `events` and two temp relations staged by campaign_roi/retention.py for the query:
+-- Reads `events` and three temp relations staged by campaign_roi/retention.py for the query:
 --   first_conversions   (conversion_type 'register' | 'first_order', user_id,
 --                        conversion_time, conversion_date): each user's first register and
 --                        first order ever, a view over the materialised `conversions` table
 --                        when there is one, else a table computed from `events`;
 --   member_acquisition  (user_id, acquisition_channel): the acquisition channel of the
---                        registrants (only read when $by_mode = 'channel').
+--                        registrants (only read when $by_mode = 'channel');
+--   activity_days       (user_id, local_time, event_date): the activity events (register,
+--                        active, campaign_join, order), or their distinct days unpacked
+--                        from the command's activity_words table when it has one.
 -- Activity is read only for the local days a cohort window can cover (a range on
 -- local_time, so that files outside it are skipped) and only for periods k >= 1.
 --
@@ -44,9 +47,8 @@ acquired AS (
 
 activity AS (
     SELECT user_id, event_date
-    FROM events
-    WHERE event_type IN ('register', 'active', 'campaign_join', 'order')
-      AND ($start::DATE IS NULL OR local_time >= CAST($start::DATE + $w AS TIMESTAMP))
+    FROM activity_days
+    WHERE ($start::DATE IS NULL OR local_time >= CAST($start::DATE + $w AS TIMESTAMP))
       AND ($end::DATE IS NULL
            OR local_time < CAST($end::DATE + ($periods + 1) * $w AS TIMESTAMP))
 ),
