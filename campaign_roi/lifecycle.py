@@ -282,10 +282,15 @@ def _moves(
     thresholds: LifecycleThresholds,
 ) -> duckdb.DuckDBPyRelation:
     """``user_id, from_rank, to_rank``: one row per user of ``date_to``, both days' segments
-    from the same reads of the events."""
+    from the same reads of the events, or, when the command has the activity packed as words
+    and the conversions materialised (a report after its KPIs), from those tables."""
+    from campaign_roi.retention import relation_kind
+
     params: dict[str, Any] = {"date_from": date_from, "date_to": date_to,
                               **thresholds.as_params()}
-    return con.sql(load_query("marts/segment_migration"), params=params)
+    compact = all(relation_kind(con, t) == "table" for t in ("activity_words", "conversions"))
+    query = "marts/segment_migration_words" if compact else "marts/segment_migration"
+    return con.sql(load_query(query), params=params)
 
 
 def segment_moves(

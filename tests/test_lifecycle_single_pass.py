@@ -6,15 +6,21 @@ from __future__ import annotations
 
 import math
 import re
+import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import write_dataset
 from eventlog import Row, ev, make_con
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from test_funnel_retention_sources import events_frame
 
+from campaign_roi.dataset import Dataset
+from campaign_roi.kpis import prepare_activity_words
 from campaign_roi.lifecycle import (
     SEGMENTS,
     LifecycleThresholds,
@@ -260,6 +266,29 @@ def _rules(name: str) -> str:
 
 def test_both_queries_classify_with_the_same_rules() -> None:
     assert _rules("marts/segments") == _rules("marts/segment_migration")
+    assert _rules("marts/segments") == _rules("marts/segment_migration_words")
+
+
+# --- the migration from a report's compact tables (activity words + conversions) ----------
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=logs(), t=thresholds(), day_a=days_in_span, day_b=days_in_span)
+def test_migration_from_words_equals_the_events(rows: list[Row], t: LifecycleThresholds,
+                                                day_a: date, day_b: date) -> None:
+    """After a report's KPIs (activity packed as 64-day words, conversions materialised)
+    the migration reads those tables (marts/segment_migration_words.sql): the same moves as
+    from the events, for windows shorter and longer than a word and days before the data."""
+    assume(any(r[2] in ACTIVITY for r in rows))
+    date_from, date_to = min(day_a, day_b), max(day_a, day_b)
+    with tempfile.TemporaryDirectory() as tmp:
+        ds = Dataset.open(write_dataset(Path(tmp), events_frame(rows), "parquet"))
+        expected = segment_moves(ds.con, date_from, date_to, t)
+        first = ds.date_range[0]
+        assert first is not None
+        ds.materialize("conversions")
+        prepare_activity_words(ds, first)
+        assert segment_moves(ds.con, date_from, date_to, t).equals(expected)
+        assert segment_migration(ds.con, date_from, date_to, t).equals(
+            segment_migration(make_con(rows), date_from, date_to, t))
 
 
 # --- every window edge around the earlier day of a migration ------------------------------
