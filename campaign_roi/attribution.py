@@ -105,10 +105,13 @@ def prepare_window_touches(ds: Dataset, start: date, end: date, lookback_days: f
     have = ds.temp_keys.get("window_touches")
     if isinstance(have, tuple) and have[0] <= earliest and have[1] >= end:
         return
+    # the bounds are written on local_time (event_date is its date): unlike a cast to DATE,
+    # the Parquet reader checks them against row-group statistics and skips other months
     ds.con.sql(
         "CREATE OR REPLACE TEMP TABLE window_touches AS SELECT user_id, event_time, "
-        "event_date, event_id, channel, channel_group, campaign_id FROM touches "
-        "WHERE event_date BETWEEN $earliest AND $end",
+        "local_time, event_date, event_id, channel, channel_group, campaign_id FROM touches "
+        "WHERE local_time >= CAST($earliest AS TIMESTAMP) "
+        "AND local_time < CAST($end + 1 AS TIMESTAMP)",
         params={"earliest": earliest, "end": end},
     )
     ds.temp_keys["window_touches"] = (earliest, end)

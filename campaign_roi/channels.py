@@ -53,7 +53,9 @@ def channel_table(ds: Dataset, period: Period, model: str = DEFAULT_MODEL) -> pl
     touches = ds.sql(
         "SELECT channel_group AS channel, count(*) AS touches "
         f"FROM {touches_between(ds, period.start, period.end)} "
-        "WHERE event_date BETWEEN $start AND $end GROUP BY 1", params)
+        # on local_time (event_date is its date): the Parquet reader skips other months
+        "WHERE local_time >= CAST($start AS TIMESTAMP) "
+        "AND local_time < CAST($end + 1 AS TIMESTAMP) GROUP BY 1", params)
     groups = [*ds.config.groups, ORGANIC]
     keys = pl.concat([f.select("channel") for f in (new_users, first_orders, revenue, spend,
                                                      touches)]).unique()
