@@ -32,6 +32,10 @@ from campaign_roi.schema import EVENT_COLUMNS
 
 ENV_DATA = "CAMPAIGN_ROI_DATA"
 DEFAULT_MEMORY_LIMIT = "1GB"
+#: above this many event rows a command keeps no large table for the analyses that follow
+#: (a report's acquisition, touches and activity words): memory before sharing, each analysis
+#: computes what it needs as its own command would (SPEC §10: larger data must not fail)
+SHARED_TABLES_MAX_ROWS = 60_000_000
 _NAIVE_TIME_TYPES = ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE")
 #: CSV columns always read as text (see TableFile.csv_text)
 _CSV_TEXT: dict[str, tuple[str, ...]] = {
@@ -281,6 +285,11 @@ class Dataset:
             self._canonical_types = bool(
                 cached_fact(self.data_files(), "canonical_event_types", check))
         return self._canonical_types
+
+    def shares_tables(self) -> bool:
+        """Whether analyses of one command keep large intermediate tables for the ones that
+        follow (:data:`SHARED_TABLES_MAX_ROWS`)."""
+        return self.event_rows() <= SHARED_TABLES_MAX_ROWS
 
     def event_rows(self) -> int:
         """Rows of the events files (Parquet footers: no scan), cached per file stamp."""

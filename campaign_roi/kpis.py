@@ -44,7 +44,8 @@ def activity_slices(rows: int, n_words: int,
 def prepare_activity_words(ds: Dataset, first_day: date) -> None:
     """Materialise the distinct (user, local activity day) pairs, packed as bits
     (queries/intermediate/activity_words.sql), once per command: the table stays for the
-    analyses that follow (a report's retention reads it too). Day index 0 is ``first_day``."""
+    analyses that follow (a report's retention and lifecycle read it too) unless the data is
+    too large to keep it (Dataset.shares_tables). Day index 0 is ``first_day``."""
     from campaign_roi.sql_files import load_query
 
     if ds.temp_keys.get("activity_words") == first_day:
@@ -58,6 +59,11 @@ def prepare_activity_words(ds: Dataset, first_day: date) -> None:
         ds.con.sql(query, params={"first_day": first_day, "from_word": lo, "to_word": hi})
     ds.con.sql("SET VARIABLE activity_words_first_day = $d", params={"d": first_day})
     ds.temp_keys["activity_words"] = first_day
+
+
+def drop_activity_words(ds: Dataset) -> None:
+    ds.con.sql("DROP TABLE IF EXISTS temp.main.activity_words")
+    ds.temp_keys.pop("activity_words", None)
 
 
 def prepare(ds: Dataset) -> None:
@@ -89,12 +95,17 @@ def kpi_counts(ds: Dataset, periods: list[Period]) -> pl.DataFrame:
     # no events: any day serves as day index 0 of the (empty) activity table
     first_day = first or min(p.start for p in periods)
     prepare_activity_words(ds, first_day)
-    with ds.acquisition_window(min(p.start for p in periods), max(p.end for p in periods)):
-        counts = ds.run_file("marts/kpi_counts", {
-            "first_day": first_day, "last_day": last, "paid": list(ds.config.paid),
-            "passive": list(ds.config.passive),
-            "high_value_total": ds.config.high_value_order_total,
-        })
+    try:
+        with ds.acquisition_window(min(p.start for p in periods),
+                                   max(p.end for p in periods)):
+            counts = ds.run_file("marts/kpi_counts", {
+                "first_day": first_day, "last_day": last, "paid": list(ds.config.paid),
+                "passive": list(ds.config.passive),
+                "high_value_total": ds.config.high_value_order_total,
+            })
+    finally:
+        if not ds.shares_tables():  # large data: free the memory for what follows
+            drop_activity_words(ds)
     if ds.files["spend"] is not None:  # spend data exists: no rows in P means 0, not unknown
         counts = counts.with_columns(pl.col("spend", "paid_spend").fill_null(0.0))
     return counts

@@ -92,11 +92,15 @@ def _common_sections(ds: Dataset, period: Period) -> list[Section]:
 
 
 def _prepare_shared(ds: Dataset, period: Period) -> None:
-    """Work several sections read, done once per report: the conversions, the acquisition
-    channel of every registered user (summary, daily trend) and the touches that the
-    attribution runs of the period can use, for the widest lookback (channels, attribution)."""
-    ds.materialize("conversions", "acquisition")
-    prepare_window_touches(ds, period.start, period.end, max(ds.config.lookback_days.values()))
+    """Work several sections read, done once per report: the conversions, and, unless the
+    data is too large to keep them (Dataset.shares_tables), the acquisition channel of every
+    registered user (summary, daily trend) and the touches that the attribution runs of the
+    period can use, for the widest lookback (channels, attribution)."""
+    ds.materialize("conversions")
+    if ds.shares_tables():
+        ds.materialize("acquisition")
+        prepare_window_touches(ds, period.start, period.end,
+                               max(ds.config.lookback_days.values()))
 
 
 def _report(ds: Dataset, title: str, period: Period, generated_at: datetime | None,

@@ -112,6 +112,27 @@ def test_report_sections_share_work_and_report_progress(story: Path) -> None:
     assert data.channels is not None and data.channels.equals(alone)
 
 
+def test_report_without_shared_tables_gives_the_same_frames(
+        story: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above SHARED_TABLES_MAX_ROWS a report keeps no large table between sections (no
+    shared acquisition, touches or activity words): every frame is the same."""
+    from dataclasses import fields
+
+    shared_ds = Dataset.open(story)
+    shared = period_report(shared_ds, parse_period("2025Q3"))
+    assert "activity_words" in shared_ds.temp_keys and "window_touches" in shared_ds.temp_keys
+    monkeypatch.setattr("campaign_roi.dataset.SHARED_TABLES_MAX_ROWS", 0)
+    alone_ds = Dataset.open(story)
+    alone = period_report(alone_ds, parse_period("2025Q3"))
+    assert "activity_words" not in alone_ds.temp_keys
+    assert alone_ds.con.sql("SELECT count(*) FROM duckdb_tables() "
+                            "WHERE table_name IN ('activity_words', 'acquisition')"
+                            ).fetchall()[0][0] == 0
+    for f in fields(shared):
+        a, b = getattr(shared, f.name), getattr(alone, f.name)
+        assert (a.equals(b) if isinstance(a, pl.DataFrame) else a == b), f.name
+
+
 def test_report_progress_is_quiet_when_piped(story: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["report", "--data", str(story), "--period", "2025Q3",
                                        "--out", str(tmp_path / "r.html")])
