@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from campaign_roi import __version__
-from campaign_roi.errors import CampaignRoiError
+from campaign_roi.errors import MEMORY_FIX, CampaignRoiError, is_out_of_memory
 
 if TYPE_CHECKING:
     import polars as pl
@@ -45,7 +45,8 @@ class Group(click.Group):
         except CampaignRoiError as exc:
             if ctx.meta.get("campaign_roi.debug") or os.environ.get("CAMPAIGN_ROI_DEBUG"):
                 raise
-            raise click.ClickException(str(exc)) from None
+            text = str(exc) + (f"; {MEMORY_FIX}" if is_out_of_memory(exc) else "")
+            raise click.ClickException(text) from None
         except KeyboardInterrupt:
             raise click.Abort() from None
         except BaseException as exc:
@@ -54,6 +55,9 @@ class Group(click.Group):
                 raise
             if ctx.meta.get("campaign_roi.debug") or os.environ.get("CAMPAIGN_ROI_DEBUG"):
                 raise
+            if is_out_of_memory(exc):  # not a bug: the data needs more than the limit
+                first = str(exc).splitlines()[0] if str(exc) else ""
+                raise click.ClickException(f"{first}; {MEMORY_FIX}") from None
             raise click.ClickException(
                 f"internal error ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
                 "; rerun with --debug for the traceback and report it"

@@ -302,6 +302,8 @@ class Dataset:
 
     # -- views ---------------------------------------------------------------------------
     def _create_views(self) -> None:
+        # the size of the data, for analyses that split large work (campaign_roi.funnel)
+        self.con.sql("SET VARIABLE event_rows = $n", params={"n": self.event_rows()})
         self._create_channel_map()
         self.con.sql(self._events_sql())
         self.con.sql(

@@ -24,6 +24,7 @@ from campaign_roi.retention import (
     acquisition_window,
     staged_firsts,
 )
+from campaign_roi.slices import user_slices
 from campaign_roi.sql_files import load_query
 
 #: event types a funnel step may name (SPEC §2)
@@ -138,8 +139,13 @@ def _reached(
         "by_mode": by_mode,
         "by_column": by_column,
     }
+    slices = user_slices(con)
     with staged_firsts(con, ["first_order"] if any(s.first_only for s in parsed) else []):
-        frame = con.sql(load_query("marts/funnel"), params=params).pl()
+        frame = pl.concat([
+            con.sql(load_query("marts/funnel"),
+                    params={**params, "user_slices": slices, "user_slice": i}).pl()
+            for i in range(slices)
+        ])
     frame = frame.with_columns(
         pl.col("by_value").cast(pl.String),
         pl.col("step").cast(pl.Int64),

@@ -22,6 +22,7 @@ import duckdb
 import polars as pl
 
 from campaign_roi.errors import UserError
+from campaign_roi.slices import user_slices
 from campaign_roi.sql_files import load_query
 
 #: segment names in rule order (rule 1 first)
@@ -153,11 +154,38 @@ def _resolve_day(con: duckdb.DuckDBPyConnection, as_of: date | None) -> date | N
     return day
 
 
+def _per_slice(
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    params: dict[str, Any],
+    counted_by: list[str] | None = None,
+) -> pl.DataFrame:
+    """Run a lifecycle query once per slice of users (campaign_roi.slices; one slice unless
+    the data is large) and concatenate the rows; with ``counted_by``, each slice is counted
+    in DuckDB (``count(*) AS users`` per those columns) and the counts are added up."""
+    frames = []
+    slices = user_slices(con)
+    for i in range(slices):
+        rel = con.sql(load_query(query),
+                      params={**params, "user_slices": slices, "user_slice": i})
+        if counted_by:
+            keys = ", ".join(counted_by)
+            rel = rel.aggregate(f"{keys}, count(*) AS users", keys)
+        frames.append(rel.pl())
+    frame = pl.concat(frames)
+    if counted_by and slices > 1:
+        frame = frame.group_by(counted_by).agg(pl.col("users").sum())
+    return frame
+
+
 def _classified(
-    con: duckdb.DuckDBPyConnection, day: date, thresholds: LifecycleThresholds
-) -> duckdb.DuckDBPyRelation:
+    con: duckdb.DuckDBPyConnection, day: date, thresholds: LifecycleThresholds,
+    counted: bool = False,
+) -> pl.DataFrame:
+    """marts/segments.sql as of ``day``: one row per user, or with ``counted`` the users
+    per segment_rank."""
     params: dict[str, Any] = {"as_of": day, **thresholds.as_params()}
-    return con.sql(load_query("marts/segments"), params=params)
+    return _per_slice(con, "marts/segments", params, ["segment_rank"] if counted else None)
 
 
 def _segment_name(rank: str = "segment_rank", name: str = "segment") -> pl.Expr:
@@ -181,7 +209,7 @@ def segment_users(
     day = _resolve_day(con, as_of)
     if day is None:
         return _empty_users()
-    frame = _classified(con, day, thresholds).pl()
+    frame = _classified(con, day, thresholds)
     return (
         frame.with_columns(
             pl.col("user_id").cast(pl.String),
@@ -227,12 +255,7 @@ def segments(
     empty = pl.DataFrame(schema={"segment": pl.String, "users": pl.Int64})
     if day is None:
         return segment_counts(empty)
-    counts = (
-        _classified(con, day, thresholds)
-        .aggregate("segment_rank, count(*) AS users", "segment_rank")
-        .pl()
-        .select(_segment_name(), "users")
-    )
+    counts = _classified(con, day, thresholds, counted=True).select(_segment_name(), "users")
     return segment_counts(counts)
 
 
@@ -279,8 +302,8 @@ def _check_order(date_from: date, date_to: date) -> None:
 
 def _moves(
     con: duckdb.DuckDBPyConnection, date_from: date, date_to: date,
-    thresholds: LifecycleThresholds,
-) -> duckdb.DuckDBPyRelation:
+    thresholds: LifecycleThresholds, counted: bool = False,
+) -> pl.DataFrame:
     """``user_id, from_rank, to_rank``: one row per user of ``date_to``, both days' segments
     from the same reads of the events, or, when the command has the activity packed as words
     and the conversions materialised (a report after its KPIs), from those tables."""
@@ -290,7 +313,7 @@ def _moves(
                               **thresholds.as_params()}
     compact = all(relation_kind(con, t) == "table" for t in ("activity_words", "conversions"))
     query = "marts/segment_migration_words" if compact else "marts/segment_migration"
-    return con.sql(load_query(query), params=params)
+    return _per_slice(con, query, params, ["from_rank", "to_rank"] if counted else None)
 
 
 def segment_moves(
@@ -308,7 +331,6 @@ def segment_moves(
     _check_order(date_from, date_to)
     return (
         _moves(con, date_from, date_to, thresholds)
-        .pl()
         .select(
             pl.col("user_id").cast(pl.String),
             _segment_name("from_rank", "from_segment"),
@@ -332,9 +354,7 @@ def segment_migration(
     """
     _check_order(date_from, date_to)
     moves = (
-        _moves(con, date_from, date_to, thresholds)
-        .aggregate("from_rank, to_rank, count(*) AS users", "from_rank, to_rank")
-        .pl()
+        _moves(con, date_from, date_to, thresholds, counted=True)
         .select(
             _segment_name("from_rank", "from_segment"),
             _segment_name("to_rank", "to_segment"),

@@ -315,25 +315,54 @@ def raise_on_errors(ds: Dataset) -> None:
 def profile(ds: Dataset) -> dict[str, pl.DataFrame]:
     """A short profile of a valid dataset: rows per event type, users, dates, channels."""
     from campaign_roi.channel_groups import is_unmatched
+    from campaign_roi.slices import user_slices
 
-    types = ds.sql(
-        "SELECT event_type, count(*) AS rows, count(DISTINCT user_id) AS ids, "
-        "min(event_date) AS first_day, max(event_date) AS last_day "
-        "FROM events GROUP BY event_type ORDER BY rows DESC, event_type"
+    # the distinct-id counts, per slice of users (campaign_roi.slices: one slice unless the
+    # data is large); the slices partition the users, so their counts add up
+    slices = user_slices(ds.con)
+    type_parts, people_parts = [], []
+    for i in range(slices):
+        params = {"k": slices, "i": i}
+        type_parts.append(ds.sql(
+            "SELECT event_type, count(*) AS rows, count(DISTINCT user_id) AS ids, "
+            "min(event_date) AS first_day, max(event_date) AS last_day "
+            "FROM events WHERE hash(user_id) % $k = $i GROUP BY event_type", params))
+        # users (SPEC §2: ids with an activity event, as the users view) and prospects
+        # (ids with touches only)
+        people_parts.append(ds.sql(
+            """
+            SELECT count(*) FILTER (WHERE active) AS users,
+                   count(*) FILTER (WHERE NOT active AND touched) AS prospects
+            FROM (
+                SELECT user_id,
+                       bool_or(event_type IN ('register', 'active', 'campaign_join', 'order'))
+                           AS active,
+                       bool_or(event_type = 'touch') AS touched
+                FROM events
+                WHERE user_id IS NOT NULL AND hash(user_id) % $k = $i
+                GROUP BY user_id
+            )
+            """, params))
+    types = (
+        pl.concat(type_parts)
+        .group_by("event_type")
+        .agg(pl.col("rows").sum(), pl.col("ids").sum(), pl.col("first_day").min(),
+             pl.col("last_day").max())
+        .sort(["rows", "event_type"], descending=[True, False])
     )
+    people = pl.concat(people_parts).sum()
     overview = ds.sql(
         """
         SELECT
           (SELECT count(*) FROM raw_events) AS raw_rows,
           (SELECT count(*) FROM events) AS rows,
-          (SELECT count(*) FROM users) AS users,
-          (SELECT count(DISTINCT user_id) FROM touches
-             WHERE user_id NOT IN (SELECT user_id FROM users)) AS prospects,
+          CAST($users AS BIGINT) AS users,
+          CAST($prospects AS BIGINT) AS prospects,
           (SELECT min(event_date) FROM events) AS first_day,
           (SELECT max(event_date) FROM events) AS last_day,
           (SELECT count(*) FROM spend) AS spend_rows,
           (SELECT count(*) FROM campaigns) AS campaigns
-        """
+        """, {"users": people["users"][0], "prospects": people["prospects"][0]}
     )
     channels = ds.sql(
         "SELECT channel_group, count(*) AS touches, count(DISTINCT channel) AS raw_labels "

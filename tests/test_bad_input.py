@@ -360,3 +360,25 @@ def test_valid_tiny_dataset_has_no_error(tiny: Path) -> None:
     assert r.exit_code == 0, r.output
     assert r.stderr == ""
     assert "OK:" in r.stdout
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_out_of_memory_names_the_fix(tiny: Path, monkeypatch: pytest.MonkeyPatch,
+                                     wrapped: bool) -> None:
+    """DuckDB running out of memory is not an internal error: one line naming the setting
+    to raise, whether it reaches the CLI as is or wrapped in a DataError."""
+    import duckdb
+
+    from campaign_roi.errors import DataError
+
+    oom = duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block of size 256 KiB")
+
+    def fail(*_args: object, **_kw: object) -> None:
+        if wrapped:
+            raise DataError(f"{tiny}: query failed: {oom}")
+        raise oom
+
+    monkeypatch.setattr("campaign_roi.kpis.summary", fail)
+    r = cli("summary", "--period", "2025Q3", "--data", str(tiny))
+    assert_error(r, "Out of Memory Error", "engine.memory_limit", "campaign_roi.toml")
+    assert "internal error" not in r.output

@@ -15,6 +15,7 @@ import tempfile
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from unittest.mock import patch
 
 import polars as pl
 from conftest import write_dataset
@@ -27,6 +28,7 @@ from campaign_roi.dataset import Dataset
 from campaign_roi.funnel import funnel, funnel_dropped_users
 from campaign_roi.kpis import prepare_activity_words
 from campaign_roi.retention import GRAIN_DAYS, retention
+from campaign_roi.slices import user_slices
 
 JUL1, JUL31 = date(2025, 7, 1), date(2025, 7, 31)
 ACTIVITY = ("register", "active", "campaign_join", "order")
@@ -218,6 +220,14 @@ def test_funnel_on_a_dataset_every_source(rows: list[Row], steps: list[str],
             assert funnel_dropped_users(ds.con, steps, JUL1, JUL31, window, step=k).equals(frame)
         ds.materialize("users")
         assert funnel(ds.con, steps, JUL1, JUL31, window, by="channel").equals(by)
+        # large data runs one query per slice of users (hash of user_id): the same numbers
+        with patch("campaign_roi.slices.ROWS_PER_SLICE", 2):
+            assert user_slices(ds.con) == -(-len(rows) // 2)
+            assert funnel(ds.con, steps, JUL1, JUL31, window).equals(plain)
+            assert funnel(ds.con, steps, JUL1, JUL31, window, by="channel").equals(by)
+            for k, frame in enumerate(dropped, start=2):
+                assert funnel_dropped_users(ds.con, steps, JUL1, JUL31, window,
+                                            step=k).equals(frame)
         assert staged_left(ds) == []
 
 

@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from unittest.mock import patch
 
 import polars as pl
 import pytest
@@ -30,6 +31,7 @@ from campaign_roi.lifecycle import (
     segments,
     segments_from_migration,
 )
+from campaign_roi.slices import user_slices
 from campaign_roi.sql_files import load_query
 
 ACTIVITY = ("register", "active", "campaign_join", "order")
@@ -282,13 +284,24 @@ def test_migration_from_words_equals_the_events(rows: list[Row], t: LifecycleThr
     with tempfile.TemporaryDirectory() as tmp:
         ds = Dataset.open(write_dataset(Path(tmp), events_frame(rows), "parquet"))
         expected = segment_moves(ds.con, date_from, date_to, t)
+        matrix = segment_migration(make_con(rows), date_from, date_to, t)
+        users = segment_users(ds.con, date_to, t)
+        table = segments(ds.con, date_to, t)
+        # large data: one query per slice of users (hash of user_id), the same results
+        with patch("campaign_roi.slices.ROWS_PER_SLICE", 3):
+            assert user_slices(ds.con) == -(-len(rows) // 3)
+            assert segment_moves(ds.con, date_from, date_to, t).equals(expected)
+            assert segment_migration(ds.con, date_from, date_to, t).equals(matrix)
+            assert segment_users(ds.con, date_to, t).equals(users)
+            assert segments(ds.con, date_to, t).equals(table)
         first = ds.date_range[0]
         assert first is not None
         ds.materialize("conversions")
         prepare_activity_words(ds, first)
         assert segment_moves(ds.con, date_from, date_to, t).equals(expected)
-        assert segment_migration(ds.con, date_from, date_to, t).equals(
-            segment_migration(make_con(rows), date_from, date_to, t))
+        assert segment_migration(ds.con, date_from, date_to, t).equals(matrix)
+        with patch("campaign_roi.slices.ROWS_PER_SLICE", 3):
+            assert segment_migration(ds.con, date_from, date_to, t).equals(matrix)
 
 
 # --- every window edge around the earlier day of a migration ------------------------------

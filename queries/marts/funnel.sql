@@ -28,6 +28,9 @@
 --   $by_mode         VARCHAR    'none' | 'channel' | 'column'
 --   $by_column       VARCHAR    events column read from the entry event when $by_mode = 'column'
 --                               (always a real column name, validated by the caller)
+--   $user_slices, $user_slice  INTEGER  only the users with hash(user_id) % $user_slices =
+--                               $user_slice (large data runs the query once per slice: every
+--                               user's rows depend on that user's events only)
 --
 -- Output: by_value (the entry's column value for 'column'; the entry touch's channel_group
 -- for 'channel', NULL for other entries: the caller adds their acquisition channel),
@@ -57,6 +60,7 @@ step_events AS NOT MATERIALIZED (
     FROM events AS e
     WHERE e.local_time >= CAST($start::DATE AS TIMESTAMP)
       AND e.local_time < CAST($scan_end::DATE + 1 AS TIMESTAMP)
+      AND hash(e.user_id) % $user_slices = $user_slice
       AND list_contains($step_types::VARCHAR[], e.event_type)
 ),
 

@@ -6,7 +6,8 @@
 -- only see the events up to that day.
 --
 -- Parameters: $date_from DATE <= $date_to DATE and one per threshold (see
--- campaign_roi.lifecycle.LifecycleThresholds).
+-- campaign_roi.lifecycle.LifecycleThresholds); $user_slices, $user_slice: only the users with
+-- hash(user_id) % $user_slices = $user_slice.
 --
 -- One aggregate over the activity up to $date_to takes the facts of both days at once
 -- (one over the orders alone adds the order facts), the earlier day's from its events up to
@@ -25,6 +26,8 @@ activity AS (
     FROM events
     WHERE event_type IN ('register', 'active', 'campaign_join', 'order')
       AND local_time < CAST($date_to::DATE + 1 AS TIMESTAMP)
+      -- one slice of users (campaign_roi.slices: every user when $user_slices = 1)
+      AND hash(user_id) % $user_slices = $user_slice
 ),
 
 -- logic CTEs ----------------------------------------------------------------------------

@@ -15,7 +15,8 @@
 -- Keep the `classified` CASE identical to marts/segments.sql (a test compares them).
 --
 -- Parameters: $date_from DATE <= $date_to DATE and one per threshold (see
--- campaign_roi.lifecycle.LifecycleThresholds).
+-- campaign_roi.lifecycle.LifecycleThresholds); $user_slices, $user_slice: only the users with
+-- hash(user_id) % $user_slices = $user_slice.
 
 WITH
 
@@ -30,6 +31,8 @@ words AS (
     SELECT w.user_id, w.word, w.bits
     FROM activity_words AS w
     WHERE w.word * 64 <= (SELECT i_to FROM bounds)
+      -- one slice of users (campaign_roi.slices: every user when $user_slices = 1)
+      AND hash(w.user_id) % $user_slices = $user_slice
 ),
 
 first_register AS (

@@ -18,7 +18,8 @@
 --                     the last potential_window_days days
 --   8 active          everyone else
 --
--- Parameters: $as_of DATE and one per threshold (see campaign_roi.lifecycle.LifecycleThresholds).
+-- Parameters: $as_of DATE and one per threshold (see campaign_roi.lifecycle.LifecycleThresholds);
+-- $user_slices, $user_slice: only the users with hash(user_id) % $user_slices = $user_slice.
 --
 -- One pass over the activity up to D with one aggregate row per user (first register,
 -- last activity, and the user's active days among the last 64 days as the bits of one
@@ -40,6 +41,8 @@ activity AS (
     FROM events
     WHERE event_type IN ('register', 'active', 'campaign_join', 'order')
       AND local_time < CAST($as_of::DATE + 1 AS TIMESTAMP)
+      -- one slice of users (campaign_roi.slices: every user when $user_slices = 1)
+      AND hash(user_id) % $user_slices = $user_slice
 ),
 
 -- logic CTEs ----------------------------------------------------------------------------
