@@ -117,6 +117,19 @@ def prepare_window_touches(ds: Dataset, start: date, end: date, lookback_days: f
     ds.temp_keys["window_touches"] = (earliest, end)
 
 
+#: the temp tables of attribution runs (journeys and what they are built from)
+ATTRIBUTION_TABLES = ("window_touches", "journeys", "null_journeys", "type_conversions",
+                      "period_conversions")
+
+
+def drop_attribution_tables(ds: Dataset) -> None:
+    """Free the attribution runs' tables once no later analysis of the command reads them
+    (a report after its channel table), so that later sections have the memory."""
+    for table in ATTRIBUTION_TABLES:
+        ds.con.sql(f"DROP TABLE IF EXISTS temp.main.{table}")
+        ds.temp_keys.pop(table, None)
+
+
 def touches_between(ds: Dataset, start: date, end: date) -> str:
     """A table of the touches from local day ``start`` to ``end``: ``window_touches`` when
     it covers them (the report's shared touches), else the ``touches`` view."""

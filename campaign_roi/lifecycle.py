@@ -305,15 +305,11 @@ def _moves(
     thresholds: LifecycleThresholds, counted: bool = False,
 ) -> pl.DataFrame:
     """``user_id, from_rank, to_rank``: one row per user of ``date_to``, both days' segments
-    from the same reads of the events, or, when the command has the activity packed as words
-    and the conversions materialised (a report after its KPIs), from those tables."""
-    from campaign_roi.retention import relation_kind
-
+    from the same reads of the events (or, ``counted``, the users per pair of ranks)."""
     params: dict[str, Any] = {"date_from": date_from, "date_to": date_to,
                               **thresholds.as_params()}
-    compact = all(relation_kind(con, t) == "table" for t in ("activity_words", "conversions"))
-    query = "marts/segment_migration_words" if compact else "marts/segment_migration"
-    return _per_slice(con, query, params, ["from_rank", "to_rank"] if counted else None)
+    return _per_slice(con, "marts/segment_migration", params,
+                      ["from_rank", "to_rank"] if counted else None)
 
 
 def segment_moves(

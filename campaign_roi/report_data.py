@@ -15,6 +15,7 @@ from campaign_roi.attribution import (
     MODELS,
     Attribution,
     AttributionOptions,
+    drop_attribution_tables,
     prepare_window_touches,
 )
 from campaign_roi.campaigns import campaign_row, campaign_table
@@ -79,15 +80,25 @@ def _run_sections(sections: list[Section], progress: Progress | None) -> Frames:
     return out
 
 
-def _common_sections(ds: Dataset, period: Period) -> list[Section]:
+def _daily_section(ds: Dataset, period: Period) -> Frames:
+    """The daily trend, after freeing the attribution tables (no later section reads them,
+    and the sections that follow need the memory)."""
+    drop_attribution_tables(ds)
+    return {"daily": daily_frame(ds, period)}
+
+
+def _common_sections(ds: Dataset, period: Period,
+                     later_attribution: tuple[Section, ...] = ()) -> list[Section]:
     """The sections every report has: KPIs with QoQ/YoY, attribution (all eight models),
     channels, daily trend over ``period``. Attribution runs before channels so that the
-    channel table's register credits reuse its journeys (Dataset.temp_keys)."""
+    channel table's register credits reuse its journeys (Dataset.temp_keys);
+    ``later_attribution`` sections run next, before the attribution tables are freed."""
     return [
         ("summary", lambda: {"summary": summary(ds, period, compare=True)}),
         ("attribution", lambda: {"attribution": attribution_frame(ds, period)}),
         ("channels", lambda: {"channels": channel_table(ds, period)}),
-        ("daily trend", lambda: {"daily": daily_frame(ds, period)}),
+        *later_attribution,
+        ("daily trend", lambda: _daily_section(ds, period)),
     ]
 
 
@@ -123,14 +134,15 @@ def period_report(ds: Dataset, period: Period, lang: str = "en",
     """Every section of a period report; ``progress`` hears the name of each section."""
     _prepare_shared(ds, period)
     frames = _run_sections([
-        *_common_sections(ds, period),
+        # the campaign table reads attribution runs too: before their tables are freed
+        *_common_sections(ds, period, later_attribution=(
+            ("campaigns", lambda: {"campaigns": campaign_table(ds, period)}),)),
         ("funnel", lambda: {"funnel": funnel(ds.con, list(PERIOD_FUNNEL), period.start,
                                              period.end)}),
         ("retention", lambda: {"retention": retention(ds.con, "register", "month", periods=3,
                                                       end=period.end)}),
         ("segments", lambda: dict(zip(("segments", "migration"), segment_frames(ds, period),
                                       strict=True))),
-        ("campaigns", lambda: {"campaigns": campaign_table(ds, period)}),
     ], progress)
     return _report(ds, f"{label('report.period_title', lang)} {period.label}", period,
                    generated_at, frames)

@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 from test_funnel_retention_sources import events_frame
 
 from campaign_roi.dataset import Dataset
-from campaign_roi.kpis import prepare_activity_words
 from campaign_roi.lifecycle import (
     SEGMENTS,
     LifecycleThresholds,
@@ -268,17 +267,15 @@ def _rules(name: str) -> str:
 
 def test_both_queries_classify_with_the_same_rules() -> None:
     assert _rules("marts/segments") == _rules("marts/segment_migration")
-    assert _rules("marts/segments") == _rules("marts/segment_migration_words")
 
 
-# --- the migration from a report's compact tables (activity words + conversions) ----------
+# --- large data: one query per slice of users ---------------------------------------------
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=logs(), t=thresholds(), day_a=days_in_span, day_b=days_in_span)
-def test_migration_from_words_equals_the_events(rows: list[Row], t: LifecycleThresholds,
-                                                day_a: date, day_b: date) -> None:
-    """After a report's KPIs (activity packed as 64-day words, conversions materialised)
-    the migration reads those tables (marts/segment_migration_words.sql): the same moves as
-    from the events, for windows shorter and longer than a word and days before the data."""
+def test_lifecycle_over_user_slices_equals_one_query(rows: list[Row], t: LifecycleThresholds,
+                                                     day_a: date, day_b: date) -> None:
+    """Above campaign_roi.slices.ROWS_PER_SLICE event rows each lifecycle query runs once
+    per slice of users (hash of user_id): the same users, segments and moves."""
     assume(any(r[2] in ACTIVITY for r in rows))
     date_from, date_to = min(day_a, day_b), max(day_a, day_b)
     with tempfile.TemporaryDirectory() as tmp:
@@ -287,21 +284,12 @@ def test_migration_from_words_equals_the_events(rows: list[Row], t: LifecycleThr
         matrix = segment_migration(make_con(rows), date_from, date_to, t)
         users = segment_users(ds.con, date_to, t)
         table = segments(ds.con, date_to, t)
-        # large data: one query per slice of users (hash of user_id), the same results
         with patch("campaign_roi.slices.ROWS_PER_SLICE", 3):
             assert user_slices(ds.con) == -(-len(rows) // 3)
             assert segment_moves(ds.con, date_from, date_to, t).equals(expected)
             assert segment_migration(ds.con, date_from, date_to, t).equals(matrix)
             assert segment_users(ds.con, date_to, t).equals(users)
             assert segments(ds.con, date_to, t).equals(table)
-        first = ds.date_range[0]
-        assert first is not None
-        ds.materialize("conversions")
-        prepare_activity_words(ds, first)
-        assert segment_moves(ds.con, date_from, date_to, t).equals(expected)
-        assert segment_migration(ds.con, date_from, date_to, t).equals(matrix)
-        with patch("campaign_roi.slices.ROWS_PER_SLICE", 3):
-            assert segment_migration(ds.con, date_from, date_to, t).equals(matrix)
 
 
 # --- every window edge around the earlier day of a migration ------------------------------

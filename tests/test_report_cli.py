@@ -105,9 +105,14 @@ def test_report_sections_share_work_and_report_progress(story: Path) -> None:
     heard: list[str] = []
     data = period_report(ds, parse_period("2025Q3"), progress=heard.append)
     assert heard == ["[1/8] summary", "[2/8] attribution", "[3/8] channels",
-                     "[4/8] daily trend", "[5/8] funnel", "[6/8] retention", "[7/8] segments",
-                     "[8/8] campaigns"]
-    assert ds.temp_keys["journeys"][0] == "order"  # the channel table's last run
+                     "[4/8] campaigns", "[5/8] daily trend", "[6/8] funnel", "[7/8] retention",
+                     "[8/8] segments"]
+    # the attribution tables are freed after the channel table: no later section reads them
+    from campaign_roi.attribution import ATTRIBUTION_TABLES
+
+    assert not set(ATTRIBUTION_TABLES) & set(ds.temp_keys)
+    left = ds.con.sql("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()
+    assert not set(ATTRIBUTION_TABLES) & {str(r[0]) for r in left}
     alone = channel_table(Dataset.open(story), parse_period("2025Q3"))
     assert data.channels is not None and data.channels.equals(alone)
 
@@ -120,7 +125,7 @@ def test_report_without_shared_tables_gives_the_same_frames(
 
     shared_ds = Dataset.open(story)
     shared = period_report(shared_ds, parse_period("2025Q3"))
-    assert "activity_words" in shared_ds.temp_keys and "window_touches" in shared_ds.temp_keys
+    assert "activity_words" in shared_ds.temp_keys
     monkeypatch.setattr("campaign_roi.dataset.SHARED_TABLES_MAX_ROWS", 0)
     alone_ds = Dataset.open(story)
     alone = period_report(alone_ds, parse_period("2025Q3"))
