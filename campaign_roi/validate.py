@@ -326,7 +326,8 @@ def profile(ds: Dataset) -> dict[str, pl.DataFrame]:
         type_parts.append(ds.sql(
             "SELECT event_type, count(*) AS rows, count(DISTINCT user_id) AS ids, "
             "min(event_date) AS first_day, max(event_date) AS last_day "
-            "FROM events WHERE ($k = 1 OR hash(user_id) % $k = $i) GROUP BY event_type", params))
+            "FROM events WHERE hash(user_id) % CAST($k AS UBIGINT) = CAST($i AS UBIGINT) "
+            "GROUP BY event_type", params))
         # users (SPEC §2: ids with an activity event, as the users view) and prospects
         # (ids with touches only)
         people_parts.append(ds.sql(
@@ -339,7 +340,7 @@ def profile(ds: Dataset) -> dict[str, pl.DataFrame]:
                            AS active,
                        bool_or(event_type = 'touch') AS touched
                 FROM events
-                WHERE user_id IS NOT NULL AND ($k = 1 OR hash(user_id) % $k = $i)
+                WHERE user_id IS NOT NULL AND hash(user_id) % CAST($k AS UBIGINT) = CAST($i AS UBIGINT)
                 GROUP BY user_id
             )
             """, params))

@@ -60,7 +60,7 @@ step_events AS NOT MATERIALIZED (
     FROM events AS e
     WHERE e.local_time >= CAST($start::DATE AS TIMESTAMP)
       AND e.local_time < CAST($scan_end::DATE + 1 AS TIMESTAMP)
-      AND ($user_slices = 1 OR hash(e.user_id) % $user_slices = $user_slice)
+      AND hash(e.user_id) % CAST($user_slices AS UBIGINT) = CAST($user_slice AS UBIGINT)
       AND list_contains($step_types::VARCHAR[], e.event_type)
 ),
 
