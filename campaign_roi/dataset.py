@@ -29,13 +29,14 @@ from campaign_roi.channel_groups import map_channels
 from campaign_roi.config import Config, load_config
 from campaign_roi.errors import DataError, UserError
 from campaign_roi.schema import EVENT_COLUMNS
+from campaign_roi.slices import ROWS_PER_SLICE
 
 ENV_DATA = "CAMPAIGN_ROI_DATA"
 DEFAULT_MEMORY_LIMIT = "1GB"
 #: above this many event rows a command keeps no large table for the analyses that follow
 #: (a report's acquisition, touches and activity words): memory before sharing, each analysis
 #: computes what it needs as its own command would (SPEC §10: larger data must not fail)
-SHARED_TABLES_MAX_ROWS = 60_000_000
+SHARED_TABLES_MAX_ROWS = ROWS_PER_SLICE
 _NAIVE_TIME_TYPES = ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE")
 #: CSV columns always read as text (see TableFile.csv_text)
 _CSV_TEXT: dict[str, tuple[str, ...]] = {
@@ -302,7 +303,7 @@ class Dataset:
 
     # -- views ---------------------------------------------------------------------------
     def _create_views(self) -> None:
-        # the size of the data, for analyses that split large work (campaign_roi.funnel)
+        # the size of the data, for analyses that split large work (campaign_roi.slices)
         self.con.sql("SET VARIABLE event_rows = $n", params={"n": self.event_rows()})
         self._create_channel_map()
         self.con.sql(self._events_sql())

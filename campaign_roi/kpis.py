@@ -16,6 +16,7 @@ import polars as pl
 
 from campaign_roi.metrics import KPIS, change
 from campaign_roi.periods import Period
+from campaign_roi.slices import ROWS_PER_SLICE
 
 if TYPE_CHECKING:
     from campaign_roi.dataset import Dataset
@@ -24,10 +25,10 @@ SUMMARY_COLUMNS = ("metric", "value", "previous", "change_qoq", "last_year", "ch
                    "target", "attainment")
 
 
-#: most event rows one grouping of the activity reads. Larger data is grouped in slices of
-#: 64-day words, each reading only its own files, so that DuckDB's hash aggregation (whose
-#: state grows with the groups of its input) stays within the memory limit (SPEC §10).
-ACTIVITY_ROWS_PER_SLICE = 60_000_000
+#: most event rows one grouping of the activity reads (campaign_roi.slices). Larger data is
+#: grouped in slices of 64-day words, each reading only its own files, so that DuckDB's hash
+#: aggregation (whose state grows with the groups of its input) stays within the memory limit.
+ACTIVITY_ROWS_PER_SLICE = ROWS_PER_SLICE
 
 
 def activity_slices(rows: int, n_words: int,
@@ -44,7 +45,7 @@ def activity_slices(rows: int, n_words: int,
 def prepare_activity_words(ds: Dataset, first_day: date) -> None:
     """Materialise the distinct (user, local activity day) pairs, packed as bits
     (queries/intermediate/activity_words.sql), once per command: the table stays for the
-    analyses that follow (a report's retention and lifecycle read it too) unless the data is
+    analyses that follow (a report's retention reads it too) unless the data is
     too large to keep it (Dataset.shares_tables). Day index 0 is ``first_day``."""
     from campaign_roi.sql_files import load_query
 
