@@ -51,7 +51,7 @@ def prepare_activity_words(ds: Dataset, first_day: date) -> None:
 
     if ds.temp_keys.get("activity_words") == first_day:
         return
-    ds.con.sql("DROP TABLE IF EXISTS temp.main.activity_words")
+    drop_activity_words(ds)  # one built for another first day
     last = ds.date_range[1]
     n_words = (last - first_day).days // 64 + 1 if last and last >= first_day else 1
     query = load_query("intermediate/activity_words")
@@ -65,6 +65,7 @@ def prepare_activity_words(ds: Dataset, first_day: date) -> None:
 
 
 def drop_activity_words(ds: Dataset) -> None:
+    """Free the activity words table of this command, if it has one."""
     ds.con.sql("DROP TABLE IF EXISTS temp.main.activity_words")
     ds.temp_keys.pop("activity_words", None)
 
