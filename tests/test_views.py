@@ -195,6 +195,24 @@ def test_rows_without_event_id_are_all_kept(make_dataset: Maker) -> None:
     assert ds.sql("SELECT count(*) AS n FROM events")["n"][0] == 3
 
 
+def test_first_register_ties_broken_by_event_id_nulls_last(make_dataset: Maker) -> None:
+    # three registers of u1 at the same instant: ids e7 and e5 and none; the first register is
+    # the smallest id (e5), a missing id sorting after every id (ORDER BY event_id NULLS LAST);
+    # u2's two registers at one instant without ids: either is its first (one conversion)
+    t = datetime(2025, 7, 3, 9)
+    events = pl.DataFrame({
+        "user_id": ["u1", "u1", "u1", "u2", "u2"],
+        "event_time": [t, t, t, t, t],
+        "event_type": ["register"] * 5,
+        "campaign_id": ["c7", "c5", "cnull", "x", "x"],
+        "event_id": ["e7", "e5", None, None, None],
+    })
+    ds = Dataset.open(make_dataset(events))
+    rows = ds.sql("SELECT conversion_id, campaign_id FROM conversions "
+                  "WHERE conversion_type = 'register' ORDER BY user_id").rows()
+    assert rows == [("u1:register", "c5"), ("u2:register", "x")]
+
+
 def test_date_range(tiny: Path) -> None:
     ds = Dataset.open(tiny)
     assert ds.date_range == (date(2025, 7, 1), date(2025, 7, 11))
