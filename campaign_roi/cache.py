@@ -3,7 +3,8 @@
 The key is a hash of every data file's path, size and modification time, so any change to
 the files computes the facts again. Stored as JSON in ``$CAMPAIGN_ROI_CACHE_DIR`` (default
 ``~/.cache/campaign_roi``); when that is not writable nothing is cached and the facts are
-computed on every run. Only derived counts are stored, never data.
+computed on every run. Only derived counts are stored, never data; besides them, texts
+derived from installed software alone (the report's JavaScript bundle) by :func:`cached_text`.
 """
 
 from __future__ import annotations
@@ -54,6 +55,27 @@ def cached_fact(files: Iterable[Path], name: str, compute: Callable[[], Any]) ->
         from campaign_roi.render import write_atomic
 
         write_atomic(path, json.dumps(facts, sort_keys=True))
+    except OSError:
+        pass  # an unwritable cache only costs time
+    return value
+
+
+def cached_text(name: str, compute: Callable[[], str]) -> str:
+    """``compute()`` once per ``name``, kept as the file ``name`` in the cache directory. For
+    texts that depend on installed software only, never on data: ``name`` must carry the
+    versions they come from (``vega-bundle-<vl-convert version>-<Vega-Lite version>.js``)."""
+    if os.environ.get(ENV_CACHE_DIR) == "off":
+        return compute()
+    path = cache_dir() / name
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        pass
+    value = compute()
+    try:
+        from campaign_roi.render import write_atomic
+
+        write_atomic(path, value)
     except OSError:
         pass  # an unwritable cache only costs time
     return value

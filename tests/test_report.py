@@ -50,6 +50,35 @@ def _outside_bundle(report: str) -> str:
     return report.replace(bundle, "")
 
 
+def test_bundle_is_built_once_then_read_from_the_cache(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import vl_convert
+
+    from campaign_roi import report
+
+    built = javascript_bundle()  # this session's bundle (lru-cached)
+    monkeypatch.setenv("CAMPAIGN_ROI_CACHE_DIR", str(tmp_path))
+    calls: list[object] = []
+    real = vl_convert.javascript_bundle
+
+    def counting(*args: object, **kw: object) -> str:
+        calls.append(kw)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(report.vlc, "javascript_bundle", counting)
+    for _ in range(2):
+        report.javascript_bundle.cache_clear()
+        assert report.javascript_bundle() == built
+    assert len(calls) == 1  # the second process-like call read the file
+    [stored] = tmp_path.glob("vega-bundle-*.js")
+    assert len(stored.read_text(encoding="utf-8")) > 500_000
+    monkeypatch.setenv("CAMPAIGN_ROI_CACHE_DIR", "off")  # no cache: built every time
+    report.javascript_bundle.cache_clear()
+    assert report.javascript_bundle() == built
+    assert len(calls) == 2
+    report.javascript_bundle.cache_clear()
+
+
 def test_offline_one_bundle_no_external_resources(report_en: str) -> None:
     assert report_en.startswith("<!DOCTYPE html>")
     assert "<script src" not in report_en.lower()
