@@ -364,13 +364,14 @@ class Dataset:
 
     def _create_channel_map(self) -> None:
         raws: set[str] = set()
-        queries = []
         if self.has_column("events", "channel"):
-            queries.append("SELECT DISTINCT CAST(channel AS VARCHAR) FROM raw_events")
+            # a scan of the events' channel column (0.4 s at 53 M rows): cached per file stamp
+            from campaign_roi.cache import cached_fact
+
+            raws.update(cached_fact(self.data_files(), "channels", lambda: self._distinct(
+                "SELECT DISTINCT CAST(channel AS VARCHAR) FROM raw_events")))
         if self.has_column("spend", "channel"):
-            queries.append("SELECT DISTINCT CAST(channel AS VARCHAR) FROM raw_spend")
-        for q in queries:
-            raws.update(r[0] for r in self.con.sql(q).fetchall() if r[0] is not None)
+            raws.update(self._distinct("SELECT DISTINCT CAST(channel AS VARCHAR) FROM raw_spend"))
         mapping = map_channels(sorted(raws), self.config)
         frame = pl.DataFrame(
             {"channel": list(mapping), "channel_group": list(mapping.values())},
@@ -385,6 +386,10 @@ class Dataset:
             "SET VARIABLE channel_groups = MAP(CAST($k AS VARCHAR[]), CAST($v AS VARCHAR[]))",
             params={"k": list(mapping), "v": list(mapping.values())},
         )
+
+    def _distinct(self, query: str) -> list[str]:
+        """The non-null values of a one-column ``query``, sorted."""
+        return sorted(str(r[0]) for r in self.con.sql(query).fetchall() if r[0] is not None)
 
     def _events_sql(self) -> str:
         types = self.raw_types["events"]

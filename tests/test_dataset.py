@@ -91,3 +91,37 @@ def test_channel_group_lookup_matches_channel_map(tiny: Path) -> None:
     assert mismatches["n"][0] == 0
     assert ds.sql("SELECT count(*) AS n FROM events WHERE channel IS NULL "
                   "AND channel_group IS NOT NULL")["n"][0] == 0
+
+
+def test_file_facts_are_cached_per_file_stamp(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Facts that cost a scan (row count, channels, …) are read back from the cache while the
+    files stay the same, and computed again once a file changes."""
+    import json
+    import os
+
+    import polars as pl
+    from conftest import tiny_events, write_dataset
+
+    monkeypatch.setenv("CAMPAIGN_ROI_CACHE_DIR", str(tmp_path / "cache"))
+    root = write_dataset(tmp_path / "d", tiny_events(), form="parquet")
+    Dataset.open(root)
+    [stored] = (tmp_path / "cache").glob("*.json")
+    facts = json.loads(stored.read_text(encoding="utf-8"))
+    # the tiny events: 9 raw rows, one repeated event_id; their four distinct raw channels
+    assert facts["event_rows"] == 9 and facts["duplicate_event_ids"] == 1
+    assert facts["channels"] == ["KOL_douyin_beauty", "feed_toutiao", "mystery_src",
+                                 "wechat_campus_group_1"]
+    # a planted fact is believed while the files are unchanged …
+    stored.write_text(json.dumps({**facts, "channels": ["planted"]}), encoding="utf-8")
+    assert Dataset.open(root).sql(
+        "SELECT channel FROM channel_map")["channel"].to_list() == ["planted"]
+    # … and a rewritten file (new channel, one more row) is another stamp: computed again
+    extra = pl.DataFrame({"user_id": ["u9"], "event_time": [tiny_events()["event_time"][0]],
+                          "event_type": ["touch"], "channel": ["new_src"], "event_id": ["e99"]})
+    pl.concat([tiny_events(), extra], how="diagonal_relaxed").write_parquet(
+        root / "events.parquet")
+    os.utime(root / "events.parquet", ns=(1, 1))  # another mtime even on coarse clocks
+    ds = Dataset.open(root)
+    assert ds.event_rows() == 10
+    assert "new_src" in ds.sql("SELECT channel FROM channel_map")["channel"].to_list()
