@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -479,7 +479,9 @@ class Dataset:
             """
         )
 
-    _MATERIALIZABLE = ("conversions", "orders", "touches", "users", "acquisition")
+    # not ``acquisition``: a command reads the acquisition of its periods' registrants
+    # (:meth:`acquisition_of`), which the acquisition window computes for far less
+    _MATERIALIZABLE = ("conversions", "orders", "touches", "users")
 
     def materialize(self, *views: str) -> None:
         """Compute views once for this command: a temp table of the same name shadows the view
@@ -502,6 +504,31 @@ class Dataset:
         finally:
             self.con.sql("RESET VARIABLE acquisition_from")
             self.con.sql("RESET VARIABLE acquisition_to")
+
+    def acquisition_of(self, ranges: Iterable[tuple[date, date]]) -> str:
+        """The temp table ``period_acquisition`` (user_id, acquisition_channel,
+        acquisition_campaign_id): the acquisition of every user whose first register falls in
+        one of the local-date ``ranges``. Computed once per range after merging the ranges that
+        overlap or touch, so each part joins only its registrants to the touches they can use;
+        kept for the command, and reused when a later analysis asks for covered ranges."""
+        wanted = merge_ranges(ranges)
+        have = self.temp_keys.get("period_acquisition")
+        if isinstance(have, tuple) and all(any(a <= lo and hi <= b for a, b in have)
+                                           for lo, hi in wanted):
+            return "period_acquisition"
+        if isinstance(have, tuple):  # rebuilt for the union (rare: a report asks once)
+            wanted = merge_ranges([*have, *wanted])
+        self.con.sql("DROP TABLE IF EXISTS temp.main.period_acquisition")
+        for i, (lo, hi) in enumerate(wanted):
+            into = ("CREATE TEMP TABLE period_acquisition AS " if i == 0
+                    else "INSERT INTO period_acquisition ")
+            with self.acquisition_window(lo, hi):
+                self.con.sql(into + "SELECT * FROM acquisition")
+        if not wanted:
+            self.con.sql("CREATE TEMP TABLE period_acquisition AS SELECT * FROM acquisition "
+                         "WHERE false")
+        self.temp_keys["period_acquisition"] = tuple(wanted)
+        return "period_acquisition"
 
     # -- querying ------------------------------------------------------------------------
     def sql(self, query: str, params: Mapping[str, Any] | None = None) -> pl.DataFrame:
@@ -542,6 +569,18 @@ class Dataset:
     @property
     def last_day(self) -> date | None:
         return self.date_range[1]
+
+
+def merge_ranges(ranges: Iterable[tuple[date, date]]) -> list[tuple[date, date]]:
+    """Inclusive date ranges merged where they overlap or touch, in order: the same days,
+    each in exactly one range (empty ranges, start > end, are left out)."""
+    out: list[tuple[date, date]] = []
+    for lo, hi in sorted(r for r in ranges if r[0] <= r[1]):
+        if out and lo <= out[-1][1] + timedelta(days=1):
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
 
 
 def _first_line(exc: BaseException) -> str:

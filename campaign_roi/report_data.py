@@ -6,12 +6,13 @@ Each analysis runs once per report; charts and tables read the same frames.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import polars as pl
 
 from campaign_roi.attribution import (
+    FAR_PAST,
     MODELS,
     Attribution,
     AttributionOptions,
@@ -47,7 +48,14 @@ def attribution_frame(ds: Dataset, period: Period) -> pl.DataFrame:
 
 
 def daily_frame(ds: Dataset, period: Period) -> pl.DataFrame:
+    ds.acquisition_of([_registered_by(period)])
     return ds.run_file("marts/daily_by_channel", {"start": period.start, "end": period.end})
+
+
+def _registered_by(period: Period) -> tuple[date, date]:
+    """The register dates whose users' acquisition the daily trend reads: the new users of the
+    period, and every user who can order in it (registered by its end)."""
+    return (FAR_PAST, period.end)
 
 
 def segment_frames(ds: Dataset, period: Period) -> tuple[pl.DataFrame, pl.DataFrame | None]:
@@ -105,11 +113,12 @@ def _common_sections(ds: Dataset, period: Period,
 def _prepare_shared(ds: Dataset, period: Period) -> None:
     """Work several sections read, done once per report: the conversions, and, unless the
     data is too large to keep them (Dataset.shares_tables), the acquisition channel of every
-    registered user (summary, daily trend) and the touches that the attribution runs of the
+    user registered by the period's end (summary, daily trend) and the touches that the attribution runs of the
     period can use, for the widest lookback (channels, attribution)."""
     ds.materialize("conversions")
     if ds.shares_tables():
-        ds.materialize("acquisition")
+        # the daily trend's registrants: a superset of the KPI periods' (all end by P's end)
+        ds.acquisition_of([_registered_by(period)])
         prepare_window_touches(ds, period.start, period.end,
                                max(ds.config.lookback_days.values()))
 

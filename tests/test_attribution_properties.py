@@ -163,17 +163,21 @@ def test_max_touches_never_lengthens_journeys(raw: list[tuple[str, int, str, str
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(raw=st.lists(event, min_size=1, max_size=25), null_ids=st.booleans())
+@given(raw=st.lists(event, min_size=1, max_size=25), null_ids=st.booleans(),
+       ranges=st.lists(st.tuples(st.integers(-3, 42), st.integers(-1, 20)), max_size=3))
 # same time, no ids: the channel decides (kol_a > feed_b > app_store, whichever comes first)
 @example(raw=[("u0", 0, "touch", "feed_b", 1.0), ("u0", 0, "touch", "kol_a", 1.0),
               ("u0", 6, "register", "kol_a", 1.0), ("u1", 0, "touch", "kol_a", 1.0),
               ("u1", 0, "touch", "feed_b", 1.0), ("u1", 6, "register", "kol_a", 1.0)],
-         null_ids=True)
+         null_ids=True, ranges=[(0, 0), (1, 3), (-2, 1)])
 def test_acquisition_is_the_register_last_non_direct(
-        raw: list[tuple[str, int, str, str, float]], null_ids: bool) -> None:
+        raw: list[tuple[str, int, str, str, float]], null_ids: bool,
+        ranges: list[tuple[int, int]]) -> None:
     """The acquisition view (one arg_max per user) names the channel and campaign that the
     last_non_direct model credits for the user's first register, organic without a touch;
-    with ties in time and, optionally, no event ids at all."""
+    with ties in time and, optionally, no event ids at all. The acquisition of some register
+    date ranges (overlapping, touching or empty ones; each part reading only the touches near
+    its registrants) is exactly that of the users whose first register falls in them."""
     df = build(raw).with_columns(
         campaign_id=pl.when(pl.col("event_type") == "touch")
         .then(pl.format("c{}", pl.int_range(pl.len()) % 3)))
@@ -189,4 +193,18 @@ def test_acquisition_is_the_register_last_non_direct(
         want = sorted(credits.filter(pl.col("credit") > 0)
                       .select("user_id", "channel", "campaign_id").rows())
         assert acquisition == want
+        days = [(START.date() + timedelta(days=a), START.date() + timedelta(days=a + n))
+                for a, n in ranges]
+        registers = dict(ds.sql("SELECT user_id, conversion_date FROM conversions "
+                                "WHERE conversion_type = 'register'").rows())
+        ranged = ds.sql(f"SELECT user_id, acquisition_channel, acquisition_campaign_id "
+                        f"FROM {ds.acquisition_of(days)} ORDER BY user_id").rows()
+        assert ranged == [row for row in acquisition
+                          if any(lo <= registers[row[0]] <= hi for lo, hi in days)]
+        # a later analysis asking for more days gets the table for the union of all ranges
+        more = days + [(START.date() + timedelta(days=10), START.date() + timedelta(days=12))]
+        ranged = ds.sql(f"SELECT user_id, acquisition_channel, acquisition_campaign_id "
+                        f"FROM {ds.acquisition_of(more[-1:])} ORDER BY user_id").rows()
+        assert ranged == [row for row in acquisition
+                          if any(lo <= registers[row[0]] <= hi for lo, hi in more)]
         ds.con.close()

@@ -125,3 +125,16 @@ def test_file_facts_are_cached_per_file_stamp(tmp_path: Path,
     ds = Dataset.open(root)
     assert ds.event_rows() == 10
     assert "new_src" in ds.sql("SELECT channel FROM channel_map")["channel"].to_list()
+
+
+def test_merge_ranges() -> None:
+    from campaign_roi.dataset import merge_ranges
+
+    d = date.fromisoformat
+    # Jul 1–10 and Jul 5–20 overlap, Jul 21–22 touches them; Aug 1 stands alone; the empty
+    # range (start after end) holds no day
+    assert merge_ranges([(d("2025-08-01"), d("2025-08-01")), (d("2025-07-05"), d("2025-07-20")),
+                         (d("2025-07-01"), d("2025-07-10")), (d("2025-07-21"), d("2025-07-22")),
+                         (d("2025-09-02"), d("2025-09-01"))]) == [
+        (d("2025-07-01"), d("2025-07-22")), (d("2025-08-01"), d("2025-08-01"))]
+    assert merge_ranges([]) == []

@@ -2,7 +2,10 @@
 -- the user's first register attributed with last_non_direct over touches within the register
 -- lookback (session variable register_lookback_us); organic when no touch is eligible.
 -- The session variables acquisition_from/acquisition_to (local dates, unset = all) limit the
--- registrants, so a KPI query pays only for the period's new users.
+-- registrants, so a KPI query pays only for the period's new users, and the touches read: only
+-- those on local days from acquisition_from − lookback − 1 to acquisition_to + 1 (one spare day
+-- each side for zone offsets), written on local_time so that the Parquet reader skips the other
+-- months' files.
 WITH
 registers AS (
     SELECT user_id, conversion_time
@@ -25,6 +28,11 @@ eligible AS (
       ON t.user_id = r.user_id
      AND t.event_time <= r.conversion_time
      AND t.event_time > r.conversion_time - to_microseconds(getvariable('register_lookback_us'))
+    WHERE t.local_time >= CAST(coalesce(getvariable('acquisition_from'), DATE '0001-01-01')
+                               AS TIMESTAMP)
+                          - to_microseconds(getvariable('register_lookback_us')) - INTERVAL 1 DAY
+      AND t.local_time < CAST(coalesce(getvariable('acquisition_to'), DATE '9999-12-31') + 2
+                              AS TIMESTAMP)
 ),
 
 last_non_direct AS (

@@ -16,8 +16,9 @@ orders_ AS (
 ),
 
 acquired AS (
+    -- the acquisition of every user registered by the period's end (Dataset.acquisition_of)
     SELECT user_id, acquisition_channel
-    FROM acquisition
+    FROM period_acquisition
 ),
 
 new_users AS (

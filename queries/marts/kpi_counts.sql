@@ -36,8 +36,9 @@ orders_ AS (
 ),
 
 acquired AS (
+    -- the periods' registrants' acquisition (Dataset.acquisition_of)
     SELECT user_id, acquisition_channel
-    FROM acquisition
+    FROM period_acquisition
 ),
 
 days AS (
