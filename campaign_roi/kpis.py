@@ -19,6 +19,8 @@ from campaign_roi.periods import Period
 from campaign_roi.slices import ROWS_PER_SLICE
 
 if TYPE_CHECKING:
+    import duckdb
+
     from campaign_roi.dataset import Dataset
 
 SUMMARY_COLUMNS = ("metric", "value", "previous", "change_qoq", "last_year", "change_yoy",
@@ -29,6 +31,23 @@ SUMMARY_COLUMNS = ("metric", "value", "previous", "change_qoq", "last_year", "ch
 #: grouped in slices of 64-day words, each reading only its own files, so that DuckDB's hash
 #: aggregation (whose state grows with the groups of its input) stays within the memory limit.
 ACTIVITY_ROWS_PER_SLICE = ROWS_PER_SLICE
+
+
+#: ``day_mask(a, b, word)``: the bits of 64-day word ``word`` (day indexes 64 * word ..
+#: 64 * word + 63) that hold the days a..b, for testing "active on some day of [a, b]" against
+#: the activity words (``bits & day_mask(a, b, word) <> 0``). The shifts are UBIGINT: with
+#: INTEGER amounts DuckDB would compute them in HUGEINT.
+DAY_MASK_MACRO = """
+CREATE OR REPLACE TEMP MACRO day_mask(a, b, word) AS
+    (~CAST(0 AS UBIGINT) >> CAST(63 - (least(b - 64 * word, 63) - greatest(a - 64 * word, 0))
+                                 AS UBIGINT))
+    << CAST(greatest(a - 64 * word, 0) AS UBIGINT)
+"""
+
+
+def define_day_mask(con: duckdb.DuckDBPyConnection) -> None:
+    """Define the ``day_mask`` macro (:data:`DAY_MASK_MACRO`) on ``con``."""
+    con.sql(DAY_MASK_MACRO)
 
 
 def activity_slices(rows: int, n_words: int,
@@ -99,6 +118,7 @@ def kpi_counts(ds: Dataset, periods: list[Period]) -> pl.DataFrame:
     # no events: any day serves as day index 0 of the (empty) activity table
     first_day = first or min(p.start for p in periods)
     prepare_activity_words(ds, first_day)
+    define_day_mask(ds.con)
     # the acquisition of the periods' registrants only (kpi_counts.sql reads the table)
     ds.acquisition_of((p.start, p.end) for p in periods)
     try:

@@ -40,20 +40,10 @@ SELECT user_id, local_time, event_date
 FROM events
 WHERE event_type IN ('register', 'active', 'campaign_join', 'order')
 """
-# the same days from a command's activity_words table (intermediate/activity_words.sql;
-# day index 0 = the session variable activity_words_first_day): one row per distinct day;
-# local_time is the day's midnight, so that bounds written on local_time keep their meaning
-_ACTIVITY_FROM_WORDS = """
-SELECT user_id, CAST(event_date AS TIMESTAMP) AS local_time, event_date
-FROM (
-    SELECT w.user_id,
-           getvariable('activity_words_first_day') + CAST(64 * w.word + r.j AS INTEGER)
-               AS event_date
-    FROM activity_words AS w
-    CROSS JOIN range(64) AS r(j)
-    WHERE (w.bits >> r.j) & CAST(1 AS UBIGINT) = 1
-)
-"""
+# no activity words (a command that did not compute them): the words branch reads nothing
+_NO_ACTIVITY_WORDS = ("SELECT CAST(NULL AS VARCHAR) AS user_id, CAST(NULL AS BIGINT) AS word, "
+                      "CAST(NULL AS UBIGINT) AS bits WHERE false")
+ACTIVITY_WORDS = "activity_words"
 
 _FIRSTS_FROM_CONVERSIONS = """
 SELECT conversion_type, user_id, conversion_time, conversion_date
@@ -136,15 +126,23 @@ def staged_firsts(
         con.sql(f"DROP TABLE IF EXISTS temp.main.{FIRSTS}")
 
 
-def staged_activity_days(con: duckdb.DuckDBPyConnection) -> AbstractContextManager[None]:
-    """Stage :data:`ACTIVITY_DAYS_VIEW` (user_id, local_time, event_date) for the block: the
-    command's ``activity_words`` table unpacked when it has one (a report, after its KPIs:
-    43 M days at scale 1 come off 5 M words without reading the files again), else the
-    activity events. Retention only asks whether a member has any activity on some day of
-    a window, so the distinct days and the events give the same counts."""
-    if relation_kind(con, "activity_words") == "table":
-        return staged_view(con, ACTIVITY_DAYS_VIEW, _ACTIVITY_FROM_WORDS)
-    return staged_view(con, ACTIVITY_DAYS_VIEW, _ACTIVITY_FROM_EVENTS)
+@contextmanager
+def staged_activity(con: duckdb.DuckDBPyConnection) -> Iterator[str]:
+    """Stage the activity sources of marts/retention.sql for the block and yield which one to
+    read (its ``$activity``): ``"words"`` when the command has an ``activity_words`` table (a
+    report, after its KPIs: each member's period windows are tested on 5 M words at scale 1,
+    without reading the files again), else ``"days"``: the activity events of
+    :data:`ACTIVITY_DAYS_VIEW`. Retention only asks whether a member has any activity on some
+    day of a window, so the words (distinct days) and the events give the same counts."""
+    from campaign_roi.kpis import define_day_mask
+
+    define_day_mask(con)
+    with staged_view(con, ACTIVITY_DAYS_VIEW, _ACTIVITY_FROM_EVENTS):
+        if relation_kind(con, ACTIVITY_WORDS) == "table":
+            yield "words"
+            return
+        with staged_view(con, ACTIVITY_WORDS, _NO_ACTIVITY_WORDS):
+            yield "days"
 
 
 def acquisition_relation(con: duckdb.DuckDBPyConnection) -> str:
@@ -271,9 +269,10 @@ def retention(
     kinds = {cohort_event}
     if by == "channel" and cohort_event == "first_order" and (start or end):
         kinds.add("register")  # the span of the members' first registers
-    with staged_firsts(con, kinds), staged_activity_days(con), \
+    with staged_firsts(con, kinds), staged_activity(con) as activity, \
             _member_acquisition(con, by == "channel", cohort_event, start, end):
-        counts = con.sql(load_query("marts/retention"), params=params).pl()
+        counts = con.sql(load_query("marts/retention"),
+                         params={**params, "activity": activity}).pl()
     table = (
         counts.with_columns(
             pl.col("by_value").cast(pl.String),

@@ -202,7 +202,7 @@ def test_acquisition_is_the_register_last_non_direct(
         assert ranged == [row for row in acquisition
                           if any(lo <= registers[row[0]] <= hi for lo, hi in days)]
         # a later analysis asking for more days gets the table for the union of all ranges
-        more = days + [(START.date() + timedelta(days=10), START.date() + timedelta(days=12))]
+        more = [*days, (START.date() + timedelta(days=10), START.date() + timedelta(days=12))]
         ranged = ds.sql(f"SELECT user_id, acquisition_channel, acquisition_campaign_id "
                         f"FROM {ds.acquisition_of(more[-1:])} ORDER BY user_id").rows()
         assert ranged == [row for row in acquisition

@@ -27,7 +27,7 @@ from test_funnel import STEP_CHOICES, event_logs, reference_counts
 from campaign_roi.dataset import Dataset
 from campaign_roi.funnel import funnel, funnel_dropped_users
 from campaign_roi.kpis import prepare_activity_words
-from campaign_roi.retention import GRAIN_DAYS, retention
+from campaign_roi.retention import GRAIN_DAYS, retention, staged_activity
 from campaign_roi.slices import user_slices
 
 JUL1, JUL31 = date(2025, 7, 1), date(2025, 7, 31)
@@ -180,10 +180,13 @@ def test_retention_on_a_dataset_every_source(rows: list[Row], args: dict[str, ob
         assert retention(ds.con, by="channel", **args).equals(by)  # type: ignore[arg-type]
         ds.materialize("users")
         assert retention(ds.con, by="channel", **args).equals(by)  # type: ignore[arg-type]
-        # a report's KPIs leave the activity packed as words: retention unpacks those days
+        # a report's KPIs leave the activity packed as words: retention tests the members'
+        # period windows on those words instead of reading the events
         first = ds.date_range[0]
         assert first is not None
         prepare_activity_words(ds, first)
+        with staged_activity(ds.con) as source:
+            assert source == "words"
         assert retention(ds.con, **args).equals(plain)  # type: ignore[arg-type]
         assert retention(ds.con, by="channel", **args).equals(by)  # type: ignore[arg-type]
         assert staged_left(ds) == []

@@ -7,7 +7,8 @@
 --
 -- "Active on some day in [a, b]" (day indexes) is tested word by word: the words a // 64 ..
 -- b // 64 of the user are read and bits lo..hi of word w are kept with the mask
--- (~0 >> (63 - (hi - lo))) << lo, where lo = max(a - 64w, 0) and hi = min(b - 64w, 63).
+-- day_mask(a, b, w) = (~0 >> (63 - (hi - lo))) << lo, where lo = max(a - 64w, 0) and
+-- hi = min(b - 64w, 63) (the macro campaign_roi.kpis.DAY_MASK_MACRO).
 -- Params: $first_day, $last_day (the data's), $paid, $passive (group lists),
 -- $high_value_total.
 WITH
@@ -82,9 +83,7 @@ active AS (
         SELECT period, a, b, unnest(range(a // 64, b // 64 + 1)) AS word FROM period_spans
     ) AS s
     JOIN activity_words AS w ON w.word = s.word
-    WHERE w.bits & ((~CAST(0 AS UBIGINT) >> (63 - (least(s.b - 64 * s.word, 63)
-                                                    - greatest(s.a - 64 * s.word, 0))))
-                    << greatest(s.a - 64 * s.word, 0)) <> 0
+    WHERE w.bits & day_mask(s.a, s.b, s.word) <> 0
     GROUP BY s.period
 ),
 
@@ -195,9 +194,7 @@ window_hits AS (
         SELECT *, unnest(range(a // 64, b // 64 + 1)) AS word FROM windows
     ) AS x
     JOIN activity_words AS w ON w.user_id = x.user_id AND w.word = x.word
-    WHERE w.bits & ((~CAST(0 AS UBIGINT) >> (63 - (least(x.b - 64 * x.word, 63)
-                                                    - greatest(x.a - 64 * x.word, 0))))
-                    << greatest(x.a - 64 * x.word, 0)) <> 0
+    WHERE w.bits & day_mask(x.a, x.b, x.word) <> 0
 ),
 
 m1 AS (

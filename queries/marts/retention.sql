@@ -15,10 +15,15 @@
 --   member_acquisition  (user_id, acquisition_channel): the acquisition channel of the
 --                        registrants (only read when $by_mode = 'channel');
 --   activity_days       (user_id, local_time, event_date): the activity events (register,
---                        active, campaign_join, order), or their distinct days unpacked
---                        from the command's activity_words table when it has one.
--- Activity is read only for the local days a cohort window can cover (a range on
--- local_time, so that files outside it are skipped) and only for periods k >= 1.
+--                        active, campaign_join, order), read when $activity = 'days';
+--   activity_words      the command's activity words table (intermediate/activity_words.sql,
+--                        day index 0 = session variable activity_words_first_day), read when
+--                        $activity = 'words' (an empty view otherwise).
+-- From the events, activity is read only for the local days a cohort window can cover (a
+-- range on local_time, so that files outside it are skipped) and only for periods k >= 1.
+-- From the words, each (member, period k >= 1) window is tested against the member's one or
+-- two words that hold it (macro day_mask, campaign_roi.kpis): the same (member, period)
+-- pairs, without unpacking tens of millions of days.
 --
 -- Parameters:
 --   $cohort_event  VARCHAR  'register' | 'first_order'
@@ -27,6 +32,7 @@
 --   $cohort_by     VARCHAR  'month' (label 2025-07) | 'week' (ISO week, label 2025-W27)
 --   $start, $end   DATE     optional inclusive bounds on the cohort day (NULL = open)
 --   $by_mode       VARCHAR  'none' | 'channel' (member_acquisition.acquisition_channel)
+--   $activity      VARCHAR  'days' (activity_days) | 'words' (activity_words)
 
 WITH
 
@@ -48,7 +54,8 @@ acquired AS (
 activity AS (
     SELECT user_id, event_date
     FROM activity_days
-    WHERE ($start::DATE IS NULL OR local_time >= CAST($start::DATE + $w AS TIMESTAMP))
+    WHERE $activity = 'days'
+      AND ($start::DATE IS NULL OR local_time >= CAST($start::DATE + $w AS TIMESTAMP))
       AND ($end::DATE IS NULL
            OR local_time < CAST($end::DATE + ($periods + 1) * $w AS TIMESTAMP))
 ),
@@ -87,6 +94,31 @@ periods AS (
     FROM range(0, $periods + 1)
 ),
 
+member_windows AS (
+    -- from the words: each member's period windows k = 1..$periods as day indexes [a, b]
+    SELECT user_id, period, a, a + $w - 1 AS b
+    FROM (
+        SELECT
+            m.user_id,
+            k.period,
+            m.cohort_date - CAST(getvariable('activity_words_first_day') AS DATE)
+                + k.period * $w AS a
+        FROM members AS m
+        CROSS JOIN (SELECT CAST(range AS INTEGER) AS period FROM range(1, $periods + 1)) AS k
+        WHERE $activity = 'words'
+    )
+),
+
+word_periods AS (
+    -- the windows with an active day: the member's words a // 64 .. b // 64, masked to [a, b]
+    SELECT DISTINCT x.user_id, x.period
+    FROM (
+        SELECT *, unnest(range(a // 64, b // 64 + 1)) AS word FROM member_windows
+    ) AS x
+    JOIN activity_words AS w ON w.user_id = x.user_id AND w.word = x.word
+    WHERE w.bits & day_mask(x.a, x.b, x.word) <> 0
+),
+
 active_periods AS (
     -- (member, period k >= 1) with at least one activity day in the period's window.
     -- Period 0 needs no lookup: it holds the cohort event itself (a register or an order
@@ -98,6 +130,8 @@ active_periods AS (
     JOIN members AS m ON m.user_id = a.user_id
     WHERE a.event_date >= m.cohort_date + $w
       AND a.event_date < m.cohort_date + ($periods + 1) * $w
+    UNION ALL
+    SELECT * FROM word_periods
 ),
 
 retained AS (
