@@ -518,7 +518,7 @@ class Dataset:
             return "period_acquisition"
         if isinstance(have, tuple):  # rebuilt for the union (rare: a report asks once)
             wanted = merge_ranges([*have, *wanted])
-        self.con.sql("DROP TABLE IF EXISTS temp.main.period_acquisition")
+        self.drop_period_acquisition()
         for i, (lo, hi) in enumerate(wanted):
             into = ("CREATE TEMP TABLE period_acquisition AS " if i == 0
                     else "INSERT INTO period_acquisition ")
@@ -529,6 +529,11 @@ class Dataset:
                          "WHERE false")
         self.temp_keys["period_acquisition"] = tuple(wanted)
         return "period_acquisition"
+
+    def drop_period_acquisition(self) -> None:
+        """Free the table of :meth:`acquisition_of`, if this command has one."""
+        self.con.sql("DROP TABLE IF EXISTS temp.main.period_acquisition")
+        self.temp_keys.pop("period_acquisition", None)
 
     # -- querying ------------------------------------------------------------------------
     def sql(self, query: str, params: Mapping[str, Any] | None = None) -> pl.DataFrame:

@@ -24,7 +24,7 @@ from campaign_roi.channels import channel_table
 from campaign_roi.errors import UserError
 from campaign_roi.funnel import funnel
 from campaign_roi.i18n import label
-from campaign_roi.kpis import summary
+from campaign_roi.kpis import drop_activity_words, summary
 from campaign_roi.lifecycle import (
     LifecycleThresholds,
     segment_migration,
@@ -89,24 +89,39 @@ def _run_sections(sections: list[Section], progress: Progress | None) -> Frames:
 
 
 def _daily_section(ds: Dataset, period: Period) -> Frames:
-    """The daily trend, after freeing the attribution tables (no later section reads them,
-    and the sections that follow need the memory)."""
-    drop_attribution_tables(ds)
-    return {"daily": daily_frame(ds, period)}
+    """The daily trend; then the KPI tables that no later section reads (the activity words,
+    the acquisition) are freed: the attribution runs that follow need the memory."""
+    frames: Frames = {"daily": daily_frame(ds, period)}
+    drop_activity_words(ds)
+    ds.drop_period_acquisition()
+    return frames
 
 
-def _common_sections(ds: Dataset, period: Period,
+def _after_attribution(ds: Dataset, build: Callable[[], Frames]) -> Callable[[], Frames]:
+    """``build``, after freeing the attribution tables (no later section reads them, and the
+    sections that follow need the memory)."""
+    def run() -> Frames:
+        drop_attribution_tables(ds)
+        return build()
+    return run
+
+
+def _common_sections(ds: Dataset, period: Period, words: tuple[Section, ...] = (),
                      later_attribution: tuple[Section, ...] = ()) -> list[Section]:
-    """The sections every report has: KPIs with QoQ/YoY, attribution (all eight models),
-    channels, daily trend over ``period``. Attribution runs before channels so that the
-    channel table's register credits reuse its journeys (Dataset.temp_keys);
-    ``later_attribution`` sections run next, before the attribution tables are freed."""
+    """The sections every report has, in the order that lets each keep what it shares only
+    as long as needed: KPIs with QoQ/YoY, then the ``words`` sections (which read the KPIs'
+    activity words), the daily trend over ``period`` (the KPIs' acquisition table; both tables
+    are freed after it), attribution (all eight models) and channels; attribution runs before
+    channels so that the channel table's register credits reuse its journeys
+    (Dataset.temp_keys); ``later_attribution`` sections run next. The report's layout does
+    not depend on this order."""
     return [
         ("summary", lambda: {"summary": summary(ds, period, compare=True)}),
+        *words,
+        ("daily trend", lambda: _daily_section(ds, period)),
         ("attribution", lambda: {"attribution": attribution_frame(ds, period)}),
         ("channels", lambda: {"channels": channel_table(ds, period)}),
         *later_attribution,
-        ("daily trend", lambda: _daily_section(ds, period)),
     ]
 
 
@@ -143,13 +158,15 @@ def period_report(ds: Dataset, period: Period, lang: str = "en",
     """Every section of a period report; ``progress`` hears the name of each section."""
     _prepare_shared(ds, period)
     frames = _run_sections([
-        # the campaign table reads attribution runs too: before their tables are freed
-        *_common_sections(ds, period, later_attribution=(
-            ("campaigns", lambda: {"campaigns": campaign_table(ds, period)}),)),
-        ("funnel", lambda: {"funnel": funnel(ds.con, list(PERIOD_FUNNEL), period.start,
-                                             period.end)}),
-        ("retention", lambda: {"retention": retention(ds.con, "register", "month", periods=3,
-                                                      end=period.end)}),
+        *_common_sections(
+            ds, period,
+            words=(("retention", lambda: {"retention": retention(
+                ds.con, "register", "month", periods=3, end=period.end)}),),
+            # the campaign table reads attribution runs too: before their tables are freed
+            later_attribution=(
+                ("campaigns", lambda: {"campaigns": campaign_table(ds, period)}),)),
+        ("funnel", _after_attribution(ds, lambda: {"funnel": funnel(
+            ds.con, list(PERIOD_FUNNEL), period.start, period.end)})),
         ("segments", lambda: dict(zip(("segments", "migration"), segment_frames(ds, period),
                                       strict=True))),
     ], progress)
@@ -170,8 +187,8 @@ def campaign_report(ds: Dataset, campaign_id: str, lang: str = "en",
     _prepare_shared(ds, period)
     frames = _run_sections([
         *_common_sections(ds, period),
-        ("funnel", lambda: {"funnel": funnel(ds.con, [f"campaign_join:{campaign_id}", "order"],
-                                             start, end, window)}),
+        ("funnel", _after_attribution(ds, lambda: {"funnel": funnel(
+            ds.con, [f"campaign_join:{campaign_id}", "order"], start, end, window)})),
     ], progress)
     return _report(ds, f"{label('report.campaign_title', lang)} {row['name'][0]}", period,
                    generated_at, {**frames, "campaigns": row})

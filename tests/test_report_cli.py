@@ -104,15 +104,19 @@ def test_report_sections_share_work_and_report_progress(story: Path) -> None:
     ds = Dataset.open(story)
     heard: list[str] = []
     data = period_report(ds, parse_period("2025Q3"), progress=heard.append)
-    assert heard == ["[1/8] summary", "[2/8] attribution", "[3/8] channels",
-                     "[4/8] campaigns", "[5/8] daily trend", "[6/8] funnel", "[7/8] retention",
+    # retention reads the KPIs' activity words and the daily trend their acquisition table
+    # (both freed after it) before the attribution runs
+    assert heard == ["[1/8] summary", "[2/8] retention", "[3/8] daily trend",
+                     "[4/8] attribution", "[5/8] channels", "[6/8] campaigns", "[7/8] funnel",
                      "[8/8] segments"]
-    # the attribution tables are freed after the channel table: no later section reads them
+    # the attribution tables are freed after the campaign table: no later section reads them;
+    # neither the words nor the acquisition are kept past the daily trend
     from campaign_roi.attribution import ATTRIBUTION_TABLES
 
-    assert not set(ATTRIBUTION_TABLES) & set(ds.temp_keys)
+    freed = {*ATTRIBUTION_TABLES, "activity_words", "period_acquisition"}
+    assert not freed & set(ds.temp_keys)
     left = ds.con.sql("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()
-    assert not set(ATTRIBUTION_TABLES) & {str(r[0]) for r in left}
+    assert not freed & {str(r[0]) for r in left}
     alone = channel_table(Dataset.open(story), parse_period("2025Q3"))
     assert data.channels is not None and data.channels.equals(alone)
 
@@ -121,14 +125,31 @@ def test_report_without_shared_tables_gives_the_same_frames(
         story: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Above SHARED_TABLES_MAX_ROWS a report keeps no large table between sections (no
     shared acquisition, touches or activity words): every frame is the same."""
+    from collections.abc import Iterator
+    from contextlib import contextmanager
     from dataclasses import fields
 
+    import duckdb
+
+    from campaign_roi import retention
+
+    sources: list[str] = []
+    real = retention.staged_activity
+
+    @contextmanager
+    def spy(con: duckdb.DuckDBPyConnection) -> Iterator[str]:
+        with real(con) as source:
+            sources.append(source)
+            yield source
+
+    monkeypatch.setattr(retention, "staged_activity", spy)
     shared_ds = Dataset.open(story)
     shared = period_report(shared_ds, parse_period("2025Q3"))
-    assert "activity_words" in shared_ds.temp_keys
+    assert sources == ["words"]  # retention read the KPIs' activity words
     monkeypatch.setattr("campaign_roi.dataset.SHARED_TABLES_MAX_ROWS", 0)
     alone_ds = Dataset.open(story)
     alone = period_report(alone_ds, parse_period("2025Q3"))
+    assert sources == ["words", "days"]  # … here the events
     assert "activity_words" not in alone_ds.temp_keys
     assert alone_ds.con.sql("SELECT count(*) FROM duckdb_tables() "
                             "WHERE table_name IN ('activity_words', 'acquisition')"
