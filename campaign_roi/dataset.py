@@ -481,7 +481,7 @@ class Dataset:
 
     # not ``acquisition``: a command reads the acquisition of its periods' registrants
     # (:meth:`acquisition_of`), which the acquisition window computes for far less
-    _MATERIALIZABLE = ("conversions", "orders", "touches", "users")
+    _MATERIALIZABLE = ("conversions", "orders", "touches", "users", "campaign_joins")
 
     def materialize(self, *views: str) -> None:
         """Compute views once for this command: a temp table of the same name shadows the view

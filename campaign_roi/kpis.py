@@ -99,6 +99,8 @@ def prepare(ds: Dataset) -> None:
 def prepare_campaign_results(ds: Dataset) -> None:
     from campaign_roi.sql_files import load_query
 
+    # the participants are read twice (participation, campaign_orders): one scan, not two
+    ds.materialize("campaign_joins")
     ds.con.sql("CREATE TEMP TABLE IF NOT EXISTS campaign_results AS "
                + load_query("marts/campaign_results"))
 
