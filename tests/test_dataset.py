@@ -138,3 +138,16 @@ def test_merge_ranges() -> None:
                          (d("2025-09-02"), d("2025-09-01"))]) == [
         (d("2025-07-01"), d("2025-07-22")), (d("2025-08-01"), d("2025-08-01"))]
     assert merge_ranges([]) == []
+
+
+def test_no_automatic_checkpoint_unless_the_data_is_large(
+        tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The in-memory session is not checkpointed after large writes (that compressed every
+    new temp table); above the shared-tables size DuckDB's default (16 MiB) stays."""
+    def threshold() -> str:
+        con = Dataset.open(tiny).con
+        return str(con.sql("SELECT current_setting('checkpoint_threshold')").fetchall()[0][0])
+
+    assert threshold() == "931.3 GiB"  # 1 TB
+    monkeypatch.setattr("campaign_roi.dataset.SHARED_TABLES_MAX_ROWS", 0)
+    assert threshold() == "16.0 MiB"
