@@ -3,8 +3,9 @@
 The key is a hash of every data file's path, size and modification time, so any change to
 the files computes the facts again. Stored as JSON in ``$CAMPAIGN_ROI_CACHE_DIR`` (default
 ``~/.cache/campaign_roi``); when that is not writable nothing is cached and the facts are
-computed on every run. Only derived counts are stored, never data; besides them, texts
-derived from installed software alone (the report's JavaScript bundle) by :func:`cached_text`.
+computed on every run. Only derived counts, dates and the distinct channel labels are
+stored, never user-level data; besides them, texts derived from installed software alone
+(the report's JavaScript bundle) by :func:`cached_text`.
 """
 
 from __future__ import annotations
