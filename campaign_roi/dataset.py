@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -588,7 +588,7 @@ def merge_ranges(ranges: Iterable[tuple[date, date]]) -> list[tuple[date, date]]
     each in exactly one range (empty ranges, start > end, are left out)."""
     out: list[tuple[date, date]] = []
     for lo, hi in sorted(r for r in ranges if r[0] <= r[1]):
-        if out and lo <= out[-1][1] + timedelta(days=1):
+        if out and (lo - out[-1][1]).days <= 1:  # (no day after 9999-12-31 to compute)
             out[-1] = (out[-1][0], max(out[-1][1], hi))
         else:
             out.append((lo, hi))

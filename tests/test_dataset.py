@@ -138,6 +138,11 @@ def test_merge_ranges() -> None:
                          (d("2025-09-02"), d("2025-09-01"))]) == [
         (d("2025-07-01"), d("2025-07-22")), (d("2025-08-01"), d("2025-08-01"))]
     assert merge_ranges([]) == []
+    # the last representable day, then another range (no day after it to compute)
+    assert merge_ranges([(d("9999-12-01"), d("9999-12-31")), (d("9999-12-05"), d("9999-12-31")),
+                         (d("0001-01-01"), d("2025-01-01")),
+                         (d("2025-01-02"), d("2025-01-03"))]) == [
+        (d("0001-01-01"), d("2025-01-03")), (d("9999-12-01"), d("9999-12-31"))]
 
 
 def test_no_automatic_checkpoint_unless_the_data_is_large(
