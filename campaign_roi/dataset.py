@@ -487,7 +487,7 @@ class Dataset:
         )
 
     # not ``acquisition``: a command reads the acquisition of its periods' registrants
-    # (:meth:`acquisition_of`), which the acquisition window computes for far less
+    # (:meth:`period_acquisition`), which the acquisition window computes for far less
     _MATERIALIZABLE = ("conversions", "orders", "touches", "users", "campaign_joins")
 
     def materialize(self, *views: str) -> None:
@@ -512,17 +512,44 @@ class Dataset:
             self.con.sql("RESET VARIABLE acquisition_from")
             self.con.sql("RESET VARIABLE acquisition_to")
 
-    def acquisition_of(self, ranges: Iterable[tuple[date, date]]) -> str:
-        """The temp table ``period_acquisition`` (user_id, acquisition_channel,
-        acquisition_campaign_id): the acquisition of every user whose first register falls in
-        one of the local-date ``ranges``. Computed once per range after merging the ranges that
-        overlap or touch, so each part joins only its registrants to the touches they can use;
-        kept for the command, and reused when a later analysis asks for covered ranges."""
+    @contextmanager
+    def period_acquisition(self, ranges: Iterable[tuple[date, date]]) -> Iterator[None]:
+        """Within the block, ``period_acquisition`` (user_id, acquisition_channel,
+        acquisition_campaign_id) holds the acquisition of every user whose first register falls
+        in one of the local-date ``ranges``.
+
+        Up to :data:`SHARED_TABLES_MAX_ROWS` it is a temp table, computed once per range after
+        merging the ranges that overlap or touch (each part joins only its registrants to the
+        touches they can use) and kept for the command: a later analysis asking for covered
+        ranges reuses it. Above, it is a view of the ``acquisition`` view windowed to the
+        ranges' hull for the block, computed inside the queries that read it: a table of
+        millions of registrants would take the memory those queries need."""
         wanted = merge_ranges(ranges)
+        if self.shares_tables():
+            self._period_acquisition_table(wanted)
+            yield
+            return
+        lo, hi = (wanted[0][0], wanted[-1][1]) if wanted else (date.max, date.min)
+        with self.acquisition_window(lo, hi):
+            self.con.sql("CREATE OR REPLACE TEMP VIEW period_acquisition AS "
+                         "SELECT * FROM acquisition")
+            try:
+                yield
+            finally:
+                self.con.sql("DROP VIEW IF EXISTS temp.main.period_acquisition")
+
+    def keep_period_acquisition(self, ranges: Iterable[tuple[date, date]]) -> None:
+        """Compute the ``period_acquisition`` table for ``ranges`` now, for the analyses of
+        the command that follow (:meth:`period_acquisition`); nothing for data above
+        :data:`SHARED_TABLES_MAX_ROWS`."""
+        if self.shares_tables():
+            self._period_acquisition_table(merge_ranges(ranges))
+
+    def _period_acquisition_table(self, wanted: list[tuple[date, date]]) -> None:
         have = self.temp_keys.get("period_acquisition")
         if isinstance(have, tuple) and all(any(a <= lo and hi <= b for a, b in have)
                                            for lo, hi in wanted):
-            return "period_acquisition"
+            return
         if isinstance(have, tuple):  # rebuilt for the union (rare: a report asks once)
             wanted = merge_ranges([*have, *wanted])
         self.drop_period_acquisition()
@@ -535,10 +562,9 @@ class Dataset:
             self.con.sql("CREATE TEMP TABLE period_acquisition AS SELECT * FROM acquisition "
                          "WHERE false")
         self.temp_keys["period_acquisition"] = tuple(wanted)
-        return "period_acquisition"
 
     def drop_period_acquisition(self) -> None:
-        """Free the table of :meth:`acquisition_of`, if this command has one."""
+        """Free the table of :meth:`period_acquisition`, if this command has one."""
         self.con.sql("DROP TABLE IF EXISTS temp.main.period_acquisition")
         self.temp_keys.pop("period_acquisition", None)
 

@@ -121,14 +121,14 @@ def kpi_counts(ds: Dataset, periods: list[Period]) -> pl.DataFrame:
     first_day = first or min(p.start for p in periods)
     prepare_activity_words(ds, first_day)
     define_day_mask(ds.con)
-    # the acquisition of the periods' registrants only (kpi_counts.sql reads the table)
-    ds.acquisition_of((p.start, p.end) for p in periods)
     try:
-        counts = ds.run_file("marts/kpi_counts", {
-            "first_day": first_day, "last_day": last, "paid": list(ds.config.paid),
-            "passive": list(ds.config.passive),
-            "high_value_total": ds.config.high_value_order_total,
-        })
+        # the acquisition of the periods' registrants only
+        with ds.period_acquisition((p.start, p.end) for p in periods):
+            counts = ds.run_file("marts/kpi_counts", {
+                "first_day": first_day, "last_day": last, "paid": list(ds.config.paid),
+                "passive": list(ds.config.passive),
+                "high_value_total": ds.config.high_value_order_total,
+            })
     finally:
         if not ds.shares_tables():  # large data: free the memory for what follows
             drop_activity_words(ds)

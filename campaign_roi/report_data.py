@@ -48,8 +48,8 @@ def attribution_frame(ds: Dataset, period: Period) -> pl.DataFrame:
 
 
 def daily_frame(ds: Dataset, period: Period) -> pl.DataFrame:
-    ds.acquisition_of([_registered_by(period)])
-    return ds.run_file("marts/daily_by_channel", {"start": period.start, "end": period.end})
+    with ds.period_acquisition([_registered_by(period)]):
+        return ds.run_file("marts/daily_by_channel", {"start": period.start, "end": period.end})
 
 
 def _registered_by(period: Period) -> tuple[date, date]:
@@ -133,7 +133,7 @@ def _prepare_shared(ds: Dataset, period: Period) -> None:
     ds.materialize("conversions")
     if ds.shares_tables():
         # the daily trend's registrants: a superset of the KPI periods' (all end by P's end)
-        ds.acquisition_of([_registered_by(period)])
+        ds.keep_period_acquisition([_registered_by(period)])
         prepare_window_touches(ds, period.start, period.end,
                                max(ds.config.lookback_days.values()))
 

@@ -8,6 +8,7 @@ Python from the generated rows, independently of the SQL.
 from __future__ import annotations
 
 import tempfile
+import unittest.mock
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -197,14 +198,27 @@ def test_acquisition_is_the_register_last_non_direct(
                 for a, n in ranges]
         registers = dict(ds.sql("SELECT user_id, conversion_date FROM conversions "
                                 "WHERE conversion_type = 'register'").rows())
-        ranged = ds.sql(f"SELECT user_id, acquisition_channel, acquisition_campaign_id "
-                        f"FROM {ds.acquisition_of(days)} ORDER BY user_id").rows()
+        query = ("SELECT user_id, acquisition_channel, acquisition_campaign_id "
+                 "FROM period_acquisition ORDER BY user_id")
+        with ds.period_acquisition(days):
+            ranged = ds.sql(query).rows()
         assert ranged == [row for row in acquisition
                           if any(lo <= registers[row[0]] <= hi for lo, hi in days)]
         # a later analysis asking for more days gets the table for the union of all ranges
         more = [*days, (START.date() + timedelta(days=10), START.date() + timedelta(days=12))]
-        ranged = ds.sql(f"SELECT user_id, acquisition_channel, acquisition_campaign_id "
-                        f"FROM {ds.acquisition_of(more[-1:])} ORDER BY user_id").rows()
+        with ds.period_acquisition(more[-1:]):
+            ranged = ds.sql(query).rows()
         assert ranged == [row for row in acquisition
                           if any(lo <= registers[row[0]] <= hi for lo, hi in more)]
         ds.con.close()
+        # large data: a view windowed to the ranges' hull, within the block only
+        with unittest.mock.patch("campaign_roi.dataset.SHARED_TABLES_MAX_ROWS", 0):
+            ds = Dataset.open(Path(tmp) / "ds")
+            with ds.period_acquisition(days):
+                ranged = ds.sql(query).rows()
+            hull = (min(r[0] for r in days), max(r[1] for r in days)) if days else None
+            assert ranged == [row for row in acquisition if hull is not None
+                              and hull[0] <= registers[row[0]] <= hull[1]]
+            assert ds.con.sql("SELECT count(*) FROM duckdb_views() WHERE view_name = "
+                              "'period_acquisition'").fetchall()[0][0] == 0
+            ds.con.close()

@@ -16,7 +16,7 @@ orders_ AS (
 ),
 
 acquired AS (
-    -- the acquisition of every user registered by the period's end (Dataset.acquisition_of)
+    -- the acquisition of every user registered by the period's end (Dataset.period_acquisition)
     SELECT user_id, acquisition_channel
     FROM period_acquisition
 ),

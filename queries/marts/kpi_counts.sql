@@ -37,7 +37,7 @@ orders_ AS (
 ),
 
 acquired AS (
-    -- the periods' registrants' acquisition (Dataset.acquisition_of)
+    -- the periods' registrants' acquisition (Dataset.period_acquisition)
     SELECT user_id, acquisition_channel
     FROM period_acquisition
 ),
