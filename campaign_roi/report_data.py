@@ -128,8 +128,8 @@ def _common_sections(ds: Dataset, period: Period, words: tuple[Section, ...] = (
 def _prepare_shared(ds: Dataset, period: Period) -> None:
     """Work several sections read, done once per report: the conversions, and, unless the
     data is too large to keep them (Dataset.shares_tables), the acquisition channel of every
-    user registered by the period's end (summary, daily trend) and the touches that the attribution runs of the
-    period can use, for the widest lookback (channels, attribution)."""
+    user registered by the period's end (summary, daily trend) and the touches that the
+    attribution runs of the period can use, for the widest lookback (channels, attribution)."""
     ds.materialize("conversions")
     if ds.shares_tables():
         # the daily trend's registrants: a superset of the KPI periods' (all end by P's end)

@@ -9,7 +9,7 @@ conversion_events AS MATERIALIZED (
     WHERE event_type IN ('register', 'order', 'refund')
       -- the same rows: a range on the column is evaluated by the Parquet reader, which then
       -- decodes the other columns for the matching rows only (an IN list is not pushed)
-      AND event_type BETWEEN coalesce(getvariable('conv_from'), 'order') AND coalesce(getvariable('conv_to'), 'register')
+      AND event_type BETWEEN 'order' AND 'register'
 ),
 
 registers AS (
