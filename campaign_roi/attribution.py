@@ -253,7 +253,10 @@ class Attribution:
         frames.append(self._organic_credits(models))
         schema = {**CREDIT_SCHEMA, "conversion_time": pl.Datetime("us", self.ds.config.timezone)}
         out = pl.concat([f.cast(schema) for f in frames], how="vertical")  # type: ignore[arg-type]
-        return out.sort(["model", "conversion_id", "channel", "campaign_id"], nulls_last=True)
+        # a journey can hold one (channel, campaign) twice with different credits: the
+        # credits end the key, so that the order never depends on the joins above
+        return out.sort(["model", "conversion_id", "channel", "campaign_id", "credit",
+                         "value_credit", "net_value_credit"], nulls_last=True)
 
     def _converting_paths(self) -> pl.DataFrame:
         return self.ds.sql(
@@ -268,16 +271,12 @@ class Attribution:
 
         table = self.paths()
         weights = shapley_touch_weights(_for_models(table))
-        touches = self.ds.sql(
-            "SELECT j.conversion_id, j.pos, j.campaign_id, p.path FROM journeys j JOIN ("
-            "SELECT conversion_id, string_agg(channel, ' > ' ORDER BY pos) AS path "
-            "FROM journeys GROUP BY conversion_id) p USING (conversion_id)"
-        )
-        conv = self._converting_paths().drop("path")
+        # each touch with its conversion's path (built once, by _converting_paths)
+        touches = self.ds.sql("SELECT conversion_id, pos, campaign_id FROM journeys").join(
+            self._converting_paths(), on="conversion_id", how="inner")
         return (
             touches.join(weights.rename({"position": "pos"}).with_columns(pl.col("pos").cast(pl.Int64)),
                          on=["path", "pos"], how="inner")
-            .join(conv, on="conversion_id", how="inner")
             .select(
                 "conversion_id", "user_id", "conversion_time", pl.lit("shapley").alias("model"),
                 "channel", "campaign_id", pl.col("weight").alias("credit"),

@@ -286,6 +286,29 @@ def test_position_based_one_and_two_touches(open_ds: Callable[..., Dataset]) -> 
         "kol": 1.5, "feed_ads": 0.5}
 
 
+def test_credit_rows_in_a_fixed_order_when_a_channel_repeats(
+        open_ds: Callable[..., Dataset]) -> None:
+    """kol, feed, kol (same campaign) 3, 2 and 1 days before one register: the journey holds
+    two kol rows of equal key (model, conversion, channel, campaign) and different credits,
+    which end the sort key. time_decay, H = 7 d, ages 2, 1, 0 days from the latest touch:
+    weights 2^(-2/7) = 0.820335, 2^(-1/7) = 0.905724, 1; sum 2.726059 →
+    kol 0.300924, feed 0.332246, kol 0.366830."""
+    t = datetime(2025, 7, 20, 12)
+    ds = open_ds(touch("u1", t - 3 * D, "kol_a", "c1"), touch("u1", t - 2 * D, "feed_b"),
+                 touch("u1", t - D, "kol_a", "c1"), reg("u1", t))
+    frame = Attribution(ds, AttributionOptions(models=("time_decay",), transform="unique",
+                                               half_life_days=7)).credits()
+    assert frame.select("channel", "campaign_id", "credit").rows() == [
+        ("feed_ads", None, pytest.approx(0.332246, abs=1e-6)),
+        ("kol", "c1", pytest.approx(0.300924, abs=1e-6)),
+        ("kol", "c1", pytest.approx(0.366830, abs=1e-6))]
+    shapley = Attribution(ds, AttributionOptions(models=("shapley",),
+                                                 transform="unique")).credits()
+    keys = shapley.select("channel", "campaign_id", "credit").rows()
+    assert keys == sorted(keys, key=lambda r: (r[0], r[1] or "", r[2]))
+    assert sum(r[2] for r in keys) == pytest.approx(1.0)  # one conversion, all credited
+
+
 def test_time_decay_halves_each_half_life(open_ds: Callable[..., Dataset]) -> None:
     t = datetime(2025, 7, 20, 12)
     last = t - 3 * D  # the latest touch is 3 days before T: normalisation cancels the offset
