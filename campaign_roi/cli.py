@@ -55,11 +55,11 @@ class Group(click.Group):
                 raise
             if ctx.meta.get("campaign_roi.debug") or os.environ.get("CAMPAIGN_ROI_DEBUG"):
                 raise
+            first = str(exc).splitlines()[0] if str(exc) else ""
             if is_out_of_memory(exc):  # not a bug: the data needs more than the limit
-                first = str(exc).splitlines()[0] if str(exc) else ""
                 raise click.ClickException(f"{first}; {MEMORY_FIX}") from None
             raise click.ClickException(
-                f"internal error ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+                f"internal error ({type(exc).__name__}: {first})"
                 "; rerun with --debug for the traceback and report it"
             ) from None
 
