@@ -2,7 +2,9 @@
 
 Classification runs in DuckDB, per call one per-user aggregate over the activity and one
 over the orders alone (a filtered read): one day in ``queries/marts/segments.sql``, two
-days at once in ``queries/marts/segment_migration.sql``.
+days at once in ``queries/marts/segment_migration.sql``. Inside a report, whose KPIs have
+packed the activity as words and materialised the conversions, the migration reads those
+instead of the files (:func:`staged_sources`).
 Counts are aggregated in DuckDB; shares, exports and the migration grid are Polars.
 Definitions: docs/funnels-retention-lifecycle.md.
 """
@@ -12,7 +14,8 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import date
 from pathlib import Path
@@ -22,6 +25,13 @@ import duckdb
 import polars as pl
 
 from campaign_roi.errors import UserError
+from campaign_roi.kpis import define_day_mask
+from campaign_roi.retention import (
+    ACTIVITY_WORDS,
+    NO_ACTIVITY_WORDS,
+    relation_kind,
+    staged_view,
+)
 from campaign_roi.slices import user_slices
 from campaign_roi.sql_files import load_query
 
@@ -300,16 +310,64 @@ def _check_order(date_from: date, date_to: date) -> None:
         raise UserError(f"--compare: the earlier day must come first ({date_from} > {date_to})")
 
 
+#: what marts/segment_migration.sql reads of the conversions with the activity words
+LIFECYCLE_CONVERSIONS = "lifecycle_conversions"
+_CONVERSIONS_FOR_LIFECYCLE = """
+SELECT conversion_type, user_id, conversion_date, value
+FROM conversions
+WHERE conversion_type IN ('register', 'order')
+"""
+_NO_CONVERSIONS = ("SELECT CAST(NULL AS VARCHAR) AS conversion_type, "
+                   "CAST(NULL AS VARCHAR) AS user_id, CAST(NULL AS DATE) AS conversion_date, "
+                   "CAST(NULL AS DOUBLE) AS value WHERE false")
+
+#: ``window_days(bits, word, a, b)``: the active days of word ``word`` (its ``bits``) that fall
+#: in the day indexes a..b (0 when the word holds none of them; a before the data counts from
+#: day 0). Uses the ``day_mask`` macro (campaign_roi.kpis).
+WINDOW_DAYS_MACRO = """
+CREATE OR REPLACE TEMP MACRO window_days(bits, word, a, b) AS
+    CASE WHEN b >= 0 AND word BETWEEN greatest(a, 0) // 64 AND b // 64
+         THEN bit_count(bits & day_mask(greatest(a, 0), b, word))
+         ELSE 0 END
+"""
+
+
+@contextmanager
+def staged_sources(con: duckdb.DuckDBPyConnection) -> Iterator[str]:
+    """Stage what marts/segment_migration.sql reads for the block and yield its
+    ``$activity``: ``"words"`` when the command has an ``activity_words`` table and a
+    materialised ``conversions`` table (a report, after its KPIs: about 5 M words and the
+    conversions at scale 1 instead of every activity event read from the files again), else
+    ``"days"`` (the events). Both give the same per-user facts: the words hold exactly the
+    distinct (user, active day) pairs, the conversions each user's first register and every
+    order with its amount."""
+    define_day_mask(con)
+    con.sql(WINDOW_DAYS_MACRO)
+    if relation_kind(con, ACTIVITY_WORDS) == "table" \
+            and relation_kind(con, "conversions") == "table":
+        with staged_view(con, LIFECYCLE_CONVERSIONS, _CONVERSIONS_FOR_LIFECYCLE):
+            yield "words"
+        return
+    with staged_view(con, LIFECYCLE_CONVERSIONS, _NO_CONVERSIONS):
+        if relation_kind(con, ACTIVITY_WORDS) is not None:
+            yield "days"
+            return
+        with staged_view(con, ACTIVITY_WORDS, NO_ACTIVITY_WORDS):
+            yield "days"
+
+
 def _moves(
     con: duckdb.DuckDBPyConnection, date_from: date, date_to: date,
     thresholds: LifecycleThresholds, counted: bool = False,
 ) -> pl.DataFrame:
     """``user_id, from_rank, to_rank``: one row per user of ``date_to``, both days' segments
-    from the same reads of the events (or, ``counted``, the users per pair of ranks)."""
-    params: dict[str, Any] = {"date_from": date_from, "date_to": date_to,
-                              **thresholds.as_params()}
-    return _per_slice(con, "marts/segment_migration", params,
-                      ["from_rank", "to_rank"] if counted else None)
+    from the same reads of the events, or of the activity words (:func:`staged_sources`);
+    with ``counted``, the users per pair of ranks."""
+    with staged_sources(con) as activity:
+        params: dict[str, Any] = {"date_from": date_from, "date_to": date_to,
+                                  "activity": activity, **thresholds.as_params()}
+        return _per_slice(con, "marts/segment_migration", params,
+                          ["from_rank", "to_rank"] if counted else None)
 
 
 def segment_moves(

@@ -160,15 +160,16 @@ def period_report(ds: Dataset, period: Period, lang: str = "en",
     frames = _run_sections([
         *_common_sections(
             ds, period,
+            # both read the KPIs' activity words (the segments also the conversions)
             words=(("retention", lambda: {"retention": retention(
-                ds.con, "register", "month", periods=3, end=period.end)}),),
+                ds.con, "register", "month", periods=3, end=period.end)}),
+                   ("segments", lambda: dict(zip(("segments", "migration"),
+                                                 segment_frames(ds, period), strict=True)))),
             # the campaign table reads attribution runs too: before their tables are freed
             later_attribution=(
                 ("campaigns", lambda: {"campaigns": campaign_table(ds, period)}),)),
         ("funnel", _after_attribution(ds, lambda: {"funnel": funnel(
             ds.con, list(PERIOD_FUNNEL), period.start, period.end)})),
-        ("segments", lambda: dict(zip(("segments", "migration"), segment_frames(ds, period),
-                                      strict=True))),
     ], progress)
     return _report(ds, f"{label('report.period_title', lang)} {period.label}", period,
                    generated_at, frames)

@@ -21,7 +21,9 @@ from hypothesis import strategies as st
 from test_funnel_retention_sources import events_frame
 
 from campaign_roi.dataset import Dataset
+from campaign_roi.kpis import prepare_activity_words
 from campaign_roi.lifecycle import (
+    LIFECYCLE_CONVERSIONS,
     SEGMENTS,
     LifecycleThresholds,
     segment_migration,
@@ -29,6 +31,7 @@ from campaign_roi.lifecycle import (
     segment_users,
     segments,
     segments_from_migration,
+    staged_sources,
 )
 from campaign_roi.slices import user_slices
 from campaign_roi.sql_files import load_query
@@ -292,6 +295,36 @@ def test_lifecycle_over_user_slices_equals_one_query(rows: list[Row], t: Lifecyc
             assert segments(ds.con, date_to, t).equals(table)
 
 
+# --- inside a report: from the activity words and the conversions ------------------------
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=logs(), t=thresholds(), day_a=days_in_span, day_b=days_in_span)
+def test_migration_from_the_activity_words_equals_the_events(
+        rows: list[Row], t: LifecycleThresholds, day_a: date, day_b: date) -> None:
+    """A report's KPIs leave the activity packed as words and the conversions materialised:
+    the migration reads those (any window length, days before the data included) and gives
+    the moves and the matrix it reads from the events."""
+    assume(any(r[2] in ACTIVITY for r in rows))
+    date_from, date_to = min(day_a, day_b), max(day_a, day_b)
+    with tempfile.TemporaryDirectory() as tmp:
+        ds = Dataset.open(write_dataset(Path(tmp), events_frame(rows), "parquet"))
+        with staged_sources(ds.con) as source:
+            assert source == "days"
+        moves = segment_moves(ds.con, date_from, date_to, t)
+        matrix = segment_migration(ds.con, date_from, date_to, t)
+        first = ds.date_range[0]
+        assert first is not None
+        ds.materialize("conversions")
+        prepare_activity_words(ds, first)
+        with staged_sources(ds.con) as source:
+            assert source == "words"
+        assert segment_moves(ds.con, date_from, date_to, t).equals(moves)
+        assert segment_migration(ds.con, date_from, date_to, t).equals(matrix)
+        # nothing staged is left behind
+        views = {str(r[0]) for r in ds.con.sql(
+            "SELECT view_name FROM duckdb_views() WHERE temporary").fetchall()}
+        assert LIFECYCLE_CONVERSIONS not in views
+
+
 # --- every window edge around the earlier day of a migration ------------------------------
 def edge_log(day: date, t: LifecycleThresholds, prefix: str) -> list[Row]:
     """Users (``prefix`` + pattern) whose segment on ``day`` turns on one day of one window:
@@ -345,3 +378,13 @@ def test_window_edges_on_both_days(t: LifecycleThresholds, later: int) -> None:
                 .join(before, on="user_id", how="left")
                 .select("user_id", "from_segment", "to_segment").sort("user_id"))
     assert segment_moves(con, date_from, D, t).equals(expected)
+    # the same edges read from a report's activity words and conversions
+    with tempfile.TemporaryDirectory() as tmp:
+        ds = Dataset.open(write_dataset(Path(tmp), events_frame(rows), "parquet"))
+        ds.materialize("conversions")
+        first = ds.date_range[0]
+        assert first is not None
+        prepare_activity_words(ds, first)
+        with staged_sources(ds.con) as source:
+            assert source == "words"
+        assert segment_moves(ds.con, date_from, D, t).equals(expected)

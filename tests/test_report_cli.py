@@ -14,7 +14,7 @@ from campaign_roi.cli import main
 from campaign_roi.dataset import Dataset
 from campaign_roi.periods import parse_period
 from campaign_roi.report import report_sections
-from campaign_roi.report_data import campaign_report, chart_frame, period_report
+from campaign_roi.report_data import campaign_report, chart_frame, period_report, segment_frames
 
 
 def test_period_report_frames_come_from_the_analyses(story: Path) -> None:
@@ -104,11 +104,16 @@ def test_report_sections_share_work_and_report_progress(story: Path) -> None:
     ds = Dataset.open(story)
     heard: list[str] = []
     data = period_report(ds, parse_period("2025Q3"), progress=heard.append)
-    # retention reads the KPIs' activity words and the daily trend their acquisition table
-    # (both freed after it) before the attribution runs
-    assert heard == ["[1/8] summary", "[2/8] retention", "[3/8] daily trend",
-                     "[4/8] attribution", "[5/8] channels", "[6/8] campaigns", "[7/8] funnel",
-                     "[8/8] segments"]
+    # retention and segments read the KPIs' activity words, the daily trend their
+    # acquisition table (both freed after it), before the attribution runs
+    assert heard == ["[1/8] summary", "[2/8] retention", "[3/8] segments",
+                     "[4/8] daily trend", "[5/8] attribution", "[6/8] channels",
+                     "[7/8] campaigns", "[8/8] funnel"]
+    # the segments from the words are those a standalone run reads from the files
+    assert data.migration is not None and data.segments is not None
+    alone_segments, alone_migration = segment_frames(Dataset.open(story), parse_period("2025Q3"))
+    assert data.migration.equals(alone_migration)
+    assert data.segments.equals(alone_segments)
     # the attribution tables are freed after the campaign table: no later section reads them;
     # neither the words nor the acquisition are kept past the daily trend
     from campaign_roi.attribution import ATTRIBUTION_TABLES

@@ -21,6 +21,7 @@ activity AS (
 SELECT
     user_id,
     day_index // 64 AS word,
-    bit_or(CAST(1 AS UBIGINT) << (day_index % 64)) AS bits
+    -- UBIGINT shift amount: with a BIGINT one the bits would be HUGEINT (twice as wide)
+    bit_or(CAST(1 AS UBIGINT) << CAST(day_index % 64 AS UBIGINT)) AS bits
 FROM activity
 GROUP BY user_id, day_index // 64

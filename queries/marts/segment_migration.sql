@@ -7,7 +7,17 @@
 --
 -- Parameters: $date_from DATE <= $date_to DATE and one per threshold (see
 -- campaign_roi.lifecycle.LifecycleThresholds); $user_slices, $user_slice: only the users with
--- hash(user_id) % $user_slices = $user_slice.
+-- hash(user_id) % $user_slices = $user_slice; $activity: where the per-user facts come from
+-- (campaign_roi.lifecycle.staged_sources stages the relations):
+--   'days'   the events: the activity and the orders up to $date_to, read from the files;
+--   'words'  the command's activity words table (intermediate/activity_words.sql, day index
+--            0 = session variable activity_words_first_day: a report has it from its KPIs)
+--            and the relation lifecycle_conversions (its materialised conversions: each
+--            user's first register, every order with value = amount), so that nothing is read
+--            from the files again. Each day's last active day is the highest bit up to it;
+--            the active-day counts are the bits of each window (macro window_days), at any
+--            window length. The per-user facts, and so the segments, are those of 'days'
+--            (a test compares both).
 --
 -- One aggregate over the activity up to $date_to takes the facts of both days at once
 -- (one over the orders alone adds the order facts), the earlier day's from its events up to
@@ -28,6 +38,31 @@ activity AS (
       AND local_time < CAST($date_to::DATE + 1 AS TIMESTAMP)
       -- one slice of users (campaign_roi.slices). UBIGINT like hash(): with INTEGER
       -- operands the modulo runs on HUGEINT, which made the scan 3x slower
+      AND hash(user_id) % CAST($user_slices AS UBIGINT) = CAST($user_slice AS UBIGINT)
+      AND $activity = 'days'
+),
+
+word_days AS (
+    -- both days as indexes of the activity words (the words hold the data's days only)
+    SELECT
+        $date_from::DATE - CAST(getvariable('activity_words_first_day') AS DATE) AS f,
+        $date_to::DATE - CAST(getvariable('activity_words_first_day') AS DATE) AS t
+    WHERE $activity = 'words'
+),
+
+words AS (
+    SELECT w.user_id, w.word, w.bits, x.f, x.t
+    FROM activity_words AS w
+    JOIN word_days AS x ON x.t >= 0 AND w.word <= x.t // 64
+    WHERE hash(w.user_id) % CAST($user_slices AS UBIGINT) = CAST($user_slice AS UBIGINT)
+),
+
+converted AS (
+    -- first registers and orders up to the later day
+    SELECT conversion_type, user_id, conversion_date, value
+    FROM lifecycle_conversions
+    WHERE $activity = 'words'
+      AND conversion_date <= $date_to::DATE
       AND hash(user_id) % CAST($user_slices AS UBIGINT) = CAST($user_slice AS UBIGINT)
 ),
 
@@ -80,16 +115,93 @@ order_facts AS (
     GROUP BY user_id
 ),
 
+word_facts AS (
+    -- 'words': each day's last active day index (the highest bit up to it: 64 minus the
+    -- position of the first 1 of the masked word written as 64 bits) and the active days of
+    -- each counting window
+    SELECT
+        user_id,
+        max(CASE WHEN f >= 0 AND word <= f // 64 AND bits & day_mask(0, f, word) <> 0
+                 THEN 64 * word + 64 - bit_position(
+                          '1'::BIT, CAST(CAST(bits & day_mask(0, f, word) AS UBIGINT) AS BIT))
+            END) AS last_from_index,
+        max(CASE WHEN bits & day_mask(0, t, word) <> 0
+                 THEN 64 * word + 64 - bit_position(
+                          '1'::BIT, CAST(CAST(bits & day_mask(0, t, word) AS UBIGINT) AS BIT))
+            END) AS last_to_index,
+        CAST(sum(window_days(bits, word, f - $churn_days + 1, f)) AS BIGINT) AS words_30_from,
+        CAST(sum(window_days(bits, word, f - 2 * $churn_days + 1, f - $churn_days)) AS BIGINT)
+            AS words_prev_30_from,
+        CAST(sum(window_days(bits, word, f - $potential_window_days + 1, f)) AS BIGINT)
+            AS words_potential_from,
+        CAST(sum(window_days(bits, word, t - $churn_days + 1, t)) AS BIGINT) AS words_30_to,
+        CAST(sum(window_days(bits, word, t - 2 * $churn_days + 1, t - $churn_days)) AS BIGINT)
+            AS words_prev_30_to,
+        CAST(sum(window_days(bits, word, t - $potential_window_days + 1, t)) AS BIGINT)
+            AS words_potential_to
+    FROM words
+    GROUP BY user_id
+),
+
+converted_facts AS (
+    -- 'words': the first register and the order facts, as order_facts reads them
+    SELECT
+        user_id,
+        min(conversion_date) FILTER (WHERE conversion_type = 'register') AS register_date,
+        max(CASE WHEN conversion_type = 'order' AND conversion_date <= $date_from::DATE
+                 THEN conversion_date END) AS last_order_from,
+        max(conversion_date) FILTER (WHERE conversion_type = 'order') AS last_order_to,
+        fsum(CASE WHEN conversion_type = 'order'
+                       AND $date_from::DATE - conversion_date BETWEEN 0 AND $high_value_days - 1
+                  THEN value END) AS order_total_from,
+        fsum(CASE WHEN conversion_type = 'order'
+                       AND $date_to::DATE - conversion_date < $high_value_days
+                  THEN value END) AS order_total_to
+    FROM converted
+    GROUP BY user_id
+),
+
 per_user AS MATERIALIZED (
-    -- materialized: read twice below, computed once
+    -- materialized: read twice below, computed once. One branch runs ($activity); the
+    -- words_* counts (at any window length) are null from the events
     SELECT
         a.*,
         o.last_order_from,
         o.last_order_to,
         o.order_total_from,
-        o.order_total_to
+        o.order_total_to,
+        CAST(NULL AS BIGINT) AS words_30_from,
+        CAST(NULL AS BIGINT) AS words_prev_30_from,
+        CAST(NULL AS BIGINT) AS words_potential_from,
+        CAST(NULL AS BIGINT) AS words_30_to,
+        CAST(NULL AS BIGINT) AS words_prev_30_to,
+        CAST(NULL AS BIGINT) AS words_potential_to
     FROM activity_facts AS a
     LEFT JOIN order_facts AS o ON o.user_id = a.user_id
+    UNION ALL
+    SELECT
+        w.user_id,
+        CASE WHEN c.register_date <= $date_to::DATE THEN c.register_date END,
+        CAST(getvariable('activity_words_first_day') AS DATE)
+            + CAST(w.last_from_index AS INTEGER),
+        CAST(getvariable('activity_words_first_day') AS DATE)
+            + CAST(w.last_to_index AS INTEGER),
+        CAST(NULL AS UBIGINT),
+        CAST(NULL AS UBIGINT),
+        c.last_order_from,
+        c.last_order_to,
+        c.order_total_from,
+        c.order_total_to,
+        w.words_30_from,
+        w.words_prev_30_from,
+        w.words_potential_from,
+        w.words_30_to,
+        w.words_prev_30_to,
+        w.words_potential_to
+    FROM word_facts AS w
+    LEFT JOIN converted_facts AS c ON c.user_id = w.user_id
+    -- a user of the later day has activity up to it
+    WHERE w.last_to_index IS NOT NULL
 ),
 
 long_window_days AS (
@@ -138,9 +250,10 @@ user_days AS (
         p.last_order_from AS last_order_date,
         p.order_total_from AS order_total_30,
         p.day_bits_from AS day_bits,
-        l.active_days_30_from AS long_active_days_30,
-        l.active_days_prev_30_from AS long_active_days_prev_30,
-        l.active_days_potential_from AS long_active_days_potential
+        coalesce(l.active_days_30_from, p.words_30_from) AS long_active_days_30,
+        coalesce(l.active_days_prev_30_from, p.words_prev_30_from) AS long_active_days_prev_30,
+        coalesce(l.active_days_potential_from, p.words_potential_from)
+            AS long_active_days_potential
     FROM per_user AS p
     LEFT JOIN long_windows AS l ON l.user_id = p.user_id
     WHERE p.last_active_from IS NOT NULL
@@ -154,9 +267,9 @@ user_days AS (
         p.last_order_to,
         p.order_total_to,
         p.day_bits_to,
-        l.active_days_30_to,
-        l.active_days_prev_30_to,
-        l.active_days_potential_to
+        coalesce(l.active_days_30_to, p.words_30_to),
+        coalesce(l.active_days_prev_30_to, p.words_prev_30_to),
+        coalesce(l.active_days_potential_to, p.words_potential_to)
     FROM per_user AS p
     LEFT JOIN long_windows AS l ON l.user_id = p.user_id
 ),
