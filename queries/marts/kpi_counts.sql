@@ -53,13 +53,32 @@ days AS (
     )
 ),
 
-daily_active AS (
-    -- one count per day of the words that hold a period day: bit j of word w is day 64w + j
-    SELECT w.word * 64 + r.j AS day_index, count(*) AS dau
+period_words AS (
+    -- the words that hold a period day
+    SELECT w.word, w.bits
     FROM activity_words AS w
     JOIN (SELECT DISTINCT day_index // 64 AS word FROM days) AS dw ON dw.word = w.word
-    CROSS JOIN range(64) AS r(j)
-    WHERE (w.bits >> r.j) & CAST(1 AS UBIGINT) = 1
+),
+
+word_bytes AS (
+    -- each word cut into its 8 bytes: byte k holds the days 64 * word + 8k .. 64 * word + 8k + 7
+    SELECT word, 0 AS k, bits & 255 AS pattern FROM period_words
+    UNION ALL SELECT word, 1, (bits >> 8) & 255 FROM period_words
+    UNION ALL SELECT word, 2, (bits >> 16) & 255 FROM period_words
+    UNION ALL SELECT word, 3, (bits >> 24) & 255 FROM period_words
+    UNION ALL SELECT word, 4, (bits >> 32) & 255 FROM period_words
+    UNION ALL SELECT word, 5, (bits >> 40) & 255 FROM period_words
+    UNION ALL SELECT word, 6, (bits >> 48) & 255 FROM period_words
+    UNION ALL SELECT word, 7, (bits >> 56) & 255 FROM period_words
+),
+
+daily_active AS (
+    -- the users active on each day: per word and byte, how many users have each pattern of
+    -- those 8 days (at most 256 groups: no per-user rows), then each pattern's users count on
+    -- each of its days (bit j of byte k is day 64 * word + 8k + j)
+    SELECT b.word * 64 + b.k * 8 + j.j AS day_index, sum(b.users) AS dau
+    FROM (SELECT word, k, pattern, count(*) AS users FROM word_bytes GROUP BY ALL) AS b
+    JOIN range(8) AS j(j) ON (b.pattern >> CAST(j.j AS UBIGINT)) & CAST(1 AS UBIGINT) = 1
     GROUP BY ALL
 ),
 
