@@ -50,14 +50,20 @@ def define_day_mask(con: duckdb.DuckDBPyConnection) -> None:
     con.sql(DAY_MASK_MACRO)
 
 
+#: most 64-day words one grouping of the activity covers: at scale 1, four groupings of two
+#: words each (smaller hash tables) took 4.8-5.0 s where one over all eight took 5.4 s
+ACTIVITY_WORDS_PER_SLICE = 2
+
+
 def activity_slices(rows: int, n_words: int,
                     rows_per_slice: int = ACTIVITY_ROWS_PER_SLICE) -> list[tuple[int, int]]:
     """Word ranges ``[from, to)`` covering ``0 .. n_words - 1``, enough of them that each
-    holds about ``rows_per_slice`` rows or fewer (rows spread evenly over the words)."""
+    holds about ``rows_per_slice`` rows or fewer (rows spread evenly over the words) and at
+    most :data:`ACTIVITY_WORDS_PER_SLICE` words."""
     if n_words <= 0:
         return [(0, 1)]
     count = min(n_words, max(1, -(-rows // rows_per_slice)))
-    size = n_words // count  # rounded down: at least `count` slices
+    size = min(n_words // count, ACTIVITY_WORDS_PER_SLICE)  # rounded down: ≥ `count` slices
     return [(w, min(w + size, n_words)) for w in range(0, n_words, size)]
 
 

@@ -20,7 +20,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from campaign_roi.dataset import Dataset
-from campaign_roi.kpis import ACTIVITY_ROWS_PER_SLICE, activity_slices, kpi_counts
+from campaign_roi.kpis import (
+    ACTIVITY_ROWS_PER_SLICE,
+    ACTIVITY_WORDS_PER_SLICE,
+    activity_slices,
+    kpi_counts,
+)
 from campaign_roi.periods import Period, parse_period
 
 FIRST = date(2025, 1, 1)
@@ -158,13 +163,16 @@ def test_activity_kpis_match_the_definitions(raw: list[tuple[int, int, str, floa
        per_slice=st.integers(1, 10**8))
 def test_activity_slices_partition_the_words(rows: int, n_words: int, per_slice: int) -> None:
     """Consecutive, non-empty, covering 0 .. n_words - 1 exactly once; as many slices as the
-    rows need (at most one per word)."""
+    rows need (at most one per word), none wider than ACTIVITY_WORDS_PER_SLICE words."""
     slices = activity_slices(rows, n_words, per_slice)
     assert slices[0][0] == 0 and slices[-1][1] == n_words
-    assert all(lo < hi for lo, hi in slices)
+    assert all(0 < hi - lo <= ACTIVITY_WORDS_PER_SLICE for lo, hi in slices)
     assert all(a[1] == b[0] for a, b in pairwise(slices))
     need = min(n_words, max(1, -(-rows // per_slice)))
     assert need <= len(slices) <= n_words
-    # 25 rows at most 10 a slice: 3 slices needed; 10 // 3 = 3 words a slice → 4 slices
-    assert activity_slices(25, 10, 10) == [(0, 3), (3, 6), (6, 9), (9, 10)]
-    assert activity_slices(53_000_000, 8, 60_000_000) == [(0, 8)]  # scale 1: one grouping
+    # 25 rows at most 10 a slice: 3 slices needed; 10 // 3 = 3 words, capped at 2 → 5 slices
+    assert activity_slices(25, 10, 10) == [(0, 2), (2, 4), (4, 6), (6, 8), (8, 10)]
+    # 10 words, rows enough for 6 slices: 10 // 6 = 1 word a slice → 10 slices
+    assert activity_slices(60, 10, 10) == [(w, w + 1) for w in range(10)]
+    # scale 1: 8 words (457 days), four groupings of two words
+    assert activity_slices(53_000_000, 8, 60_000_000) == [(0, 2), (2, 4), (4, 6), (6, 8)]
