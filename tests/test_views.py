@@ -4,11 +4,13 @@ deduplication order."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import polars as pl
-from conftest import tiny_events
+import pytest
+from conftest import tiny_events, write_dataset
 
 from campaign_roi.dataset import Dataset
 
@@ -132,6 +134,40 @@ def test_naive_times_are_in_the_config_zone(make_dataset: Maker) -> None:
     t = ds.sql("SELECT epoch(event_time) AS s FROM events WHERE event_id = 'e4'")["s"][0]
     # 2025-07-05 23:30 Shanghai = 15:30 UTC
     assert t == datetime(2025, 7, 5, 15, 30, tzinfo=UTC).timestamp()
+
+
+HOUR_US = 3600 * 10**6
+
+
+@pytest.mark.parametrize(("zone", "times", "fixed"), [
+    # no daylight saving: UTC+8 throughout
+    ("Asia/Shanghai", [datetime(2024, 1, 1), datetime(2025, 7, 5, 23, 30, 0, 123456)],
+     8 * HOUR_US),
+    # winter only: UTC+1 throughout
+    ("Europe/Berlin", [datetime(2024, 12, 1, 12), datetime(2025, 1, 31, 23, 59, 59, 999999)],
+     HOUR_US),
+    # west of Greenwich: UTC-5 in winter
+    ("America/New_York", [datetime(2025, 1, 2, 3, 4, 5, 6)], -5 * HOUR_US),
+    # across the last Sunday of March (02:00 -> 03:00): two offsets, each row's own
+    ("Europe/Berlin", [datetime(2025, 3, 29, 12), datetime(2025, 3, 30, 1, 30),
+                       datetime(2025, 3, 30, 3, 30), datetime(2025, 4, 2)], None),
+])
+def test_naive_times_read_with_the_zone_offset(tmp_path: Path, zone: str,
+                                               times: list[datetime], fixed: int | None) -> None:
+    """A naive event_time is a wall time of the config zone. When the zone keeps one UTC
+    offset over the data's span the view subtracts it on integers instead of resolving the
+    zone per row: the same instants as the zone's rules give, row by row."""
+    frame = pl.DataFrame({"user_id": [f"u{i}" for i in range(len(times))], "event_time": times,
+                          "event_type": ["active"] * len(times),
+                          "event_id": [f"e{i}" for i in range(len(times))]})
+    ds = Dataset.open(write_dataset(tmp_path / "ds", frame, "parquet",
+                                    config=f'timezone = "{zone}"\n'))
+    assert ds.fixed_offset_us() == fixed
+    got = ds.sql("SELECT event_id, epoch_us(event_time) AS us, local_time FROM events "
+                 "ORDER BY event_id").rows()
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert got == [(f"e{i}", (t.replace(tzinfo=ZoneInfo(zone)) - epoch) // timedelta(microseconds=1), t)
+                   for i, t in enumerate(times)]
 
 
 def test_csv_with_offsets_and_naive_strings(tmp_path: Path) -> None:
