@@ -455,12 +455,17 @@ class Dataset:
         """The dataset zone's UTC offset in microseconds when it is the same at every hour from
         a day before the first naive event_time to a day after the last (a zone without
         daylight saving then, such as Asia/Shanghai; offsets change for months at a time, so
-        an hourly check sees every change); None when it changes, or without events. Cached
-        per file stamp (one min/max read of event_time, then ~11 k hours for 15 months)."""
+        an hourly check sees every change); None when it changes, without events, or when
+        the times cannot be read (validation reports why; the per-row cast is then kept).
+        Cached per file stamp (one min/max read of event_time, then ~11 k hours for 15
+        months)."""
         def compute() -> int | None:
-            lo, hi = self.con.sql(
-                "SELECT min(CAST(event_time AS TIMESTAMP)), max(CAST(event_time AS TIMESTAMP)) "
-                "FROM raw_events").fetchall()[0]
+            try:
+                lo, hi = self.con.sql(
+                    "SELECT min(CAST(event_time AS TIMESTAMP)), "
+                    "max(CAST(event_time AS TIMESTAMP)) FROM raw_events").fetchall()[0]
+            except duckdb.Error:
+                return None
             if lo is None or hi is None:
                 return None
             offsets = self.con.sql(

@@ -42,7 +42,7 @@ WHERE event_type IN ('register', 'active', 'campaign_join', 'order')
 """
 # no activity words (a command that did not compute them): the words branch reads nothing
 NO_ACTIVITY_WORDS = ("SELECT CAST(NULL AS VARCHAR) AS user_id, CAST(NULL AS BIGINT) AS word, "
-                      "CAST(NULL AS UBIGINT) AS bits WHERE false")
+                     "CAST(NULL AS UBIGINT) AS bits WHERE false")
 ACTIVITY_WORDS = "activity_words"
 
 _FIRSTS_FROM_CONVERSIONS = """
