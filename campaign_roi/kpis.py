@@ -67,6 +67,25 @@ def activity_slices(rows: int, n_words: int,
     return [(w, min(w + size, n_words)) for w in range(0, n_words, size)]
 
 
+#: most user slices one word range is split into (each reads the range's files again)
+ACTIVITY_MAX_USER_SLICES = 8
+
+
+def activity_user_slices(rows: int, n_words: int, words: int, rows_per_slice: int) -> int:
+    """How many slices of users (``hash(user_id) % k``) a range of ``words`` of the
+    ``n_words`` is grouped in: enough that each grouping reads about half of
+    ``rows_per_slice`` rows or fewer (rows spread evenly over the words), at most
+    :data:`ACTIVITY_MAX_USER_SLICES`. One 64-day word of a 10x dataset holds 66 M activity
+    rows of 6-8 M (user, word) groups, more groups than all of scale 1 (5.2 M), and its
+    grouping ran out of a 1 GB memory limit now and then; halves of the slice size keep each
+    grouping below scale 1's. At scale 1 a range of two words holds 13 M rows: one slice."""
+    if n_words <= 0 or words <= 0:
+        return 1
+    estimate = -(-rows * words // n_words)
+    per_grouping = max(1, rows_per_slice // 2)
+    return max(1, min(ACTIVITY_MAX_USER_SLICES, -(-estimate // per_grouping)))
+
+
 def prepare_activity_words(ds: Dataset, first_day: date) -> None:
     """Materialise the distinct (user, local activity day) pairs, packed as bits
     (queries/intermediate/activity_words.sql), once per command: the table stays for the
@@ -80,11 +99,17 @@ def prepare_activity_words(ds: Dataset, first_day: date) -> None:
     last = ds.date_range[1]
     n_words = (last - first_day).days // 64 + 1 if last and last >= first_day else 1
     query = load_query("intermediate/activity_words")
-    for i, (lo, hi) in enumerate(activity_slices(ds.event_rows(), n_words,
-                                                 ACTIVITY_ROWS_PER_SLICE)):
+    rows = ds.event_rows()
+    groupings = [(lo, hi, users, user)
+                 for lo, hi in activity_slices(rows, n_words, ACTIVITY_ROWS_PER_SLICE)
+                 for users in [activity_user_slices(rows, n_words, hi - lo,
+                                                    ACTIVITY_ROWS_PER_SLICE)]
+                 for user in range(users)]
+    for i, (lo, hi, users, user) in enumerate(groupings):
         # the first slice creates the table (a parallel write; an INSERT appends slower)
         into = "CREATE TEMP TABLE activity_words AS " if i == 0 else "INSERT INTO activity_words "
-        ds.con.sql(into + query, params={"first_day": first_day, "from_word": lo, "to_word": hi})
+        ds.con.sql(into + query, params={"first_day": first_day, "from_word": lo, "to_word": hi,
+                                         "user_slices": users, "user_slice": user})
     ds.con.sql("SET VARIABLE activity_words_first_day = $d", params={"d": first_day})
     ds.temp_keys["activity_words"] = first_day
 

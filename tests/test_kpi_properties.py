@@ -21,9 +21,11 @@ from hypothesis import strategies as st
 
 from campaign_roi.dataset import Dataset
 from campaign_roi.kpis import (
+    ACTIVITY_MAX_USER_SLICES,
     ACTIVITY_ROWS_PER_SLICE,
     ACTIVITY_WORDS_PER_SLICE,
     activity_slices,
+    activity_user_slices,
     kpi_counts,
 )
 from campaign_roi.periods import Period, parse_period
@@ -176,3 +178,17 @@ def test_activity_slices_partition_the_words(rows: int, n_words: int, per_slice:
     assert activity_slices(60, 10, 10) == [(w, w + 1) for w in range(10)]
     # scale 1: 8 words (457 days), four groupings of two words
     assert activity_slices(53_000_000, 8, 60_000_000) == [(0, 2), (2, 4), (4, 6), (6, 8)]
+
+
+def test_activity_user_slices() -> None:
+    """A word range is grouped in slices of users when it holds more than half a slice of
+    rows (the KPI property test above runs that path with tiny slices)."""
+    # scale 1: 53 M rows over 8 words; a 2-word range holds 13.25 M <= 30 M: one grouping
+    assert activity_user_slices(53_000_000, 8, 2, 60_000_000) == 1
+    # 10x: 533 M rows, one word holds 66.6 M: ceil(66.6 / 30) = 3 slices of users
+    assert activity_user_slices(533_000_000, 8, 1, 60_000_000) == 3
+    # at most ACTIVITY_MAX_USER_SLICES (each slice reads the range's files again)
+    assert activity_user_slices(10**12, 8, 1, 60_000_000) == ACTIVITY_MAX_USER_SLICES
+    # no words, or a slice of one row: still a whole number of slices >= 1
+    assert activity_user_slices(0, 0, 0, 60_000_000) == 1
+    assert activity_user_slices(10, 5, 1, 1) == 2  # 2 rows a word, 1 row a grouping

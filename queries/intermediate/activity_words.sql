@@ -6,9 +6,11 @@
 -- day in [a, b]" with a mask instead of grouping tens of millions of (user, day) rows.
 -- Params: $first_day (the data's first local day: day index 0); $from_word, $to_word: only the
 -- words from_word .. to_word - 1 (local days first_day + 64 * from_word .. before
--- first_day + 64 * to_word), written on local_time so that other files are not read. Large
--- data is grouped slice by slice (campaign_roi.kpis.activity_slices); the slices partition
--- the words, so the rows of all slices are exactly the pairs of one grouping.
+-- first_day + 64 * to_word), written on local_time so that other files are not read;
+-- $user_slices, $user_slice: only the users with hash(user_id) % $user_slices = $user_slice.
+-- Large data is grouped slice by slice (campaign_roi.kpis.activity_slices and
+-- activity_user_slices); the slices partition the (user, word) groups, so the rows of all
+-- slices are exactly the pairs of one grouping.
 WITH
 activity AS (
     SELECT user_id, event_date - $first_day::DATE AS day_index
@@ -16,6 +18,10 @@ activity AS (
     WHERE event_type IN ('register', 'active', 'campaign_join', 'order')
       AND local_time >= CAST($first_day::DATE + 64 * $from_word AS TIMESTAMP)
       AND local_time < CAST($first_day::DATE + 64 * $to_word AS TIMESTAMP)
+      -- one slice of users when a word range holds too many (campaign_roi.kpis
+      -- .activity_user_slices); with one slice the condition is constant and planned away
+      AND ($user_slices = 1
+           OR hash(user_id) % CAST($user_slices AS UBIGINT) = CAST($user_slice AS UBIGINT))
 )
 
 SELECT

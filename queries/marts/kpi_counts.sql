@@ -53,8 +53,9 @@ days AS (
     )
 ),
 
-period_words AS (
-    -- the words that hold a period day
+period_words AS NOT MATERIALIZED (
+    -- the words that hold a period day; read once per byte below, each read a scan of the
+    -- in-memory words (materialised, it held 50 M rows at 10x scale 1 and ran out of memory)
     SELECT w.word, w.bits
     FROM activity_words AS w
     JOIN (SELECT DISTINCT day_index // 64 AS word FROM days) AS dw ON dw.word = w.word
