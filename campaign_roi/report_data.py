@@ -157,19 +157,24 @@ def period_report(ds: Dataset, period: Period, lang: str = "en",
                   progress: Progress | None = None) -> ReportData:
     """Every section of a period report; ``progress`` hears the name of each section."""
     _prepare_shared(ds, period)
+    segments_section: Section = ("segments", lambda: dict(zip(
+        ("segments", "migration"), segment_frames(ds, period), strict=True)))
+    # the segments read the KPIs' activity words (and the conversions) while they exist;
+    # large data keeps no words (Dataset.shares_tables): its segments read the events, last,
+    # when every other section's tables are freed
+    early = ds.shares_tables()
     frames = _run_sections([
         *_common_sections(
             ds, period,
-            # both read the KPIs' activity words (the segments also the conversions)
             words=(("retention", lambda: {"retention": retention(
                 ds.con, "register", "month", periods=3, end=period.end)}),
-                   ("segments", lambda: dict(zip(("segments", "migration"),
-                                                 segment_frames(ds, period), strict=True)))),
+                   *([segments_section] if early else [])),
             # the campaign table reads attribution runs too: before their tables are freed
             later_attribution=(
                 ("campaigns", lambda: {"campaigns": campaign_table(ds, period)}),)),
         ("funnel", _after_attribution(ds, lambda: {"funnel": funnel(
             ds.con, list(PERIOD_FUNNEL), period.start, period.end)})),
+        *([] if early else [segments_section]),
     ], progress)
     return _report(ds, f"{label('report.period_title', lang)} {period.label}", period,
                    generated_at, frames)

@@ -153,8 +153,11 @@ def test_report_without_shared_tables_gives_the_same_frames(
     assert sources == ["words"]  # retention read the KPIs' activity words
     monkeypatch.setattr("campaign_roi.dataset.SHARED_TABLES_MAX_ROWS", 0)
     alone_ds = Dataset.open(story)
-    alone = period_report(alone_ds, parse_period("2025Q3"))
+    heard: list[str] = []
+    alone = period_report(alone_ds, parse_period("2025Q3"), progress=heard.append)
     assert sources == ["words", "days"]  # … here the events
+    # without words the segments read the events, last (every other table freed)
+    assert heard[2] == "[3/8] daily trend" and heard[-1] == "[8/8] segments"
     assert "activity_words" not in alone_ds.temp_keys
     assert alone_ds.con.sql("SELECT count(*) FROM duckdb_tables() "
                             "WHERE table_name IN ('activity_words', 'acquisition')"
