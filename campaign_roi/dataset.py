@@ -33,10 +33,6 @@ from campaign_roi.slices import ROWS_PER_SLICE
 
 ENV_DATA = "CAMPAIGN_ROI_DATA"
 DEFAULT_MEMORY_LIMIT = "1GB"
-#: DuckDB's memory limit above SHARED_TABLES_MAX_ROWS event rows when the config sets none:
-#: on the 10x dataset (533 M events, 14 M registrants) per-user statements that spill
-#: still ran out of the 1 GB limit now and then (DuckDB 2.0.1, docs/performance.md)
-LARGE_DATA_MEMORY_LIMIT = "2GB"
 #: above this many event rows a command keeps no large table for the analyses that follow
 #: (a report's acquisition, touches and activity words): memory before sharing, each analysis
 #: computes what it needs as its own command would (SPEC §10: larger data must not fail)
@@ -197,8 +193,6 @@ class Dataset:
             from campaign_roi.validate import raise_on_errors
 
             raise_on_errors(ds)
-        if cfg.memory_limit is None:
-            ds._size_memory_limit()
         try:
             ds._create_views()
         except duckdb.Error as exc:
@@ -206,17 +200,6 @@ class Dataset:
                 raise DataError(f"{root}: cannot prepare the views ({_first_line(exc)})") from exc
             # unchecked (validate): the issues explain what is wrong
         return ds
-
-    def _size_memory_limit(self) -> None:
-        """Large data (above :data:`SHARED_TABLES_MAX_ROWS` rows) gets
-        :data:`LARGE_DATA_MEMORY_LIMIT` instead of the default 1 GB; unreadable events keep
-        the default (validation says why)."""
-        try:
-            large = not self.shares_tables()
-        except duckdb.Error:
-            return
-        if large:
-            self.con.sql(f"SET memory_limit = {sql_literal(LARGE_DATA_MEMORY_LIMIT)}")
 
     def _create_raw_views(self) -> None:
         for name, tf in self.files.items():

@@ -156,19 +156,3 @@ def test_no_automatic_checkpoint_unless_the_data_is_large(
     assert threshold() == "931.3 GiB"  # 1 TB
     monkeypatch.setattr("campaign_roi.dataset.SHARED_TABLES_MAX_ROWS", 0)
     assert threshold() == "16.0 MiB"
-
-
-def test_large_data_gets_a_larger_memory_limit(tiny: Path, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """Above SHARED_TABLES_MAX_ROWS event rows DuckDB's limit is LARGE_DATA_MEMORY_LIMIT
-    unless the config sets one; up to it, the default 1 GB."""
-    def limit(ds: Dataset) -> str:
-        return str(ds.con.sql("SELECT current_setting('memory_limit')").fetchall()[0][0])
-
-    small = limit(Dataset.open(tiny))
-    monkeypatch.setattr("campaign_roi.dataset.SHARED_TABLES_MAX_ROWS", 0)
-    large = limit(Dataset.open(tiny))
-    assert (small, large) == ("953.6 MiB", "1.8 GiB")  # 1 GB and 2 GB in DuckDB's units
-    (tiny / "campaign_roi.toml").write_text(
-        (tiny / "campaign_roi.toml").read_text() + '\n[engine]\nmemory_limit = "1GB"\n')
-    assert limit(Dataset.open(tiny)) == "953.6 MiB"  # the config's own limit stands
