@@ -25,13 +25,7 @@ import duckdb
 import polars as pl
 
 from campaign_roi.errors import UserError
-from campaign_roi.kpis import define_day_mask
-from campaign_roi.retention import (
-    ACTIVITY_WORDS,
-    NO_ACTIVITY_WORDS,
-    relation_kind,
-    staged_view,
-)
+from campaign_roi.retention import relation_kind, staged_activity, staged_view
 from campaign_roi.slices import user_slices
 from campaign_roi.sql_files import load_query
 
@@ -340,19 +334,15 @@ def staged_sources(con: duckdb.DuckDBPyConnection) -> Iterator[str]:
     conversions at scale 1 instead of every activity event read from the files again), else
     ``"days"`` (the events). Both give the same per-user facts: the words hold exactly the
     distinct (user, active day) pairs, the conversions each user's first register and every
-    order with its amount."""
-    define_day_mask(con)
-    con.sql(WINDOW_DAYS_MACRO)
-    if relation_kind(con, ACTIVITY_WORDS) == "table" \
-            and relation_kind(con, "conversions") == "table":
-        with staged_view(con, LIFECYCLE_CONVERSIONS, _CONVERSIONS_FOR_LIFECYCLE):
-            yield "words"
-        return
-    with staged_view(con, LIFECYCLE_CONVERSIONS, _NO_CONVERSIONS):
-        if relation_kind(con, ACTIVITY_WORDS) is not None:
-            yield "days"
+    order with its amount. The activity words are staged as for retention
+    (:func:`campaign_roi.retention.staged_activity`)."""
+    with staged_activity(con) as activity:
+        con.sql(WINDOW_DAYS_MACRO)
+        if activity == "words" and relation_kind(con, "conversions") == "table":
+            with staged_view(con, LIFECYCLE_CONVERSIONS, _CONVERSIONS_FOR_LIFECYCLE):
+                yield "words"
             return
-        with staged_view(con, ACTIVITY_WORDS, NO_ACTIVITY_WORDS):
+        with staged_view(con, LIFECYCLE_CONVERSIONS, _NO_CONVERSIONS):
             yield "days"
 
 

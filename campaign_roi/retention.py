@@ -41,8 +41,8 @@ FROM events
 WHERE event_type IN ('register', 'active', 'campaign_join', 'order')
 """
 # no activity words (a command that did not compute them): the words branch reads nothing
-NO_ACTIVITY_WORDS = ("SELECT CAST(NULL AS VARCHAR) AS user_id, CAST(NULL AS BIGINT) AS word, "
-                     "CAST(NULL AS UBIGINT) AS bits WHERE false")
+_NO_ACTIVITY_WORDS = ("SELECT CAST(NULL AS VARCHAR) AS user_id, CAST(NULL AS BIGINT) AS word, "
+                      "CAST(NULL AS UBIGINT) AS bits WHERE false")
 ACTIVITY_WORDS = "activity_words"
 
 _FIRSTS_FROM_CONVERSIONS = """
@@ -141,7 +141,7 @@ def staged_activity(con: duckdb.DuckDBPyConnection) -> Iterator[str]:
         if relation_kind(con, ACTIVITY_WORDS) == "table":
             yield "words"
             return
-        with staged_view(con, ACTIVITY_WORDS, NO_ACTIVITY_WORDS):
+        with staged_view(con, ACTIVITY_WORDS, _NO_ACTIVITY_WORDS):
             yield "days"
 
 

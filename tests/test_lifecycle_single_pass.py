@@ -296,6 +296,19 @@ def test_lifecycle_over_user_slices_equals_one_query(rows: list[Row], t: Lifecyc
 
 
 # --- inside a report: from the activity words and the conversions ------------------------
+def with_words(root: Path) -> Dataset:
+    """The dataset at ``root`` as a report leaves it after its KPIs: conversions
+    materialised, the activity packed as words; the migration then reads those."""
+    ds = Dataset.open(root)
+    ds.materialize("conversions")
+    first = ds.date_range[0]
+    assert first is not None
+    prepare_activity_words(ds, first)
+    with staged_sources(ds.con) as source:
+        assert source == "words"
+    return ds
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=logs(), t=thresholds(), day_a=days_in_span, day_b=days_in_span)
 def test_migration_from_the_activity_words_equals_the_events(
@@ -311,12 +324,7 @@ def test_migration_from_the_activity_words_equals_the_events(
             assert source == "days"
         moves = segment_moves(ds.con, date_from, date_to, t)
         matrix = segment_migration(ds.con, date_from, date_to, t)
-        first = ds.date_range[0]
-        assert first is not None
-        ds.materialize("conversions")
-        prepare_activity_words(ds, first)
-        with staged_sources(ds.con) as source:
-            assert source == "words"
+        ds = with_words(Path(tmp))
         assert segment_moves(ds.con, date_from, date_to, t).equals(moves)
         assert segment_migration(ds.con, date_from, date_to, t).equals(matrix)
         # nothing staged is left behind
@@ -380,11 +388,5 @@ def test_window_edges_on_both_days(t: LifecycleThresholds, later: int) -> None:
     assert segment_moves(con, date_from, D, t).equals(expected)
     # the same edges read from a report's activity words and conversions
     with tempfile.TemporaryDirectory() as tmp:
-        ds = Dataset.open(write_dataset(Path(tmp), events_frame(rows), "parquet"))
-        ds.materialize("conversions")
-        first = ds.date_range[0]
-        assert first is not None
-        prepare_activity_words(ds, first)
-        with staged_sources(ds.con) as source:
-            assert source == "words"
+        ds = with_words(write_dataset(Path(tmp), events_frame(rows), "parquet"))
         assert segment_moves(ds.con, date_from, D, t).equals(expected)

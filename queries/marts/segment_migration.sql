@@ -58,7 +58,7 @@ words AS (
 ),
 
 converted AS (
-    -- first registers and orders up to the later day
+    -- first registers and orders up to the later day (so register_date is up to it too)
     SELECT conversion_type, user_id, conversion_date, value
     FROM lifecycle_conversions
     WHERE $activity = 'words'
@@ -181,7 +181,7 @@ per_user AS MATERIALIZED (
     UNION ALL
     SELECT
         w.user_id,
-        CASE WHEN c.register_date <= $date_to::DATE THEN c.register_date END,
+        c.register_date,
         CAST(getvariable('activity_words_first_day') AS DATE)
             + CAST(w.last_from_index AS INTEGER),
         CAST(getvariable('activity_words_first_day') AS DATE)
