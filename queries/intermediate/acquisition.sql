@@ -36,7 +36,8 @@ eligible AS (
 ),
 
 last_non_direct AS (
-    -- the last touch in journey order (event_time, event_id, channel) not in group direct;
+    -- the last touch in journey order (event_time, event_id, channel, campaign_id) not in
+    -- group direct;
     -- the last touch when all are direct. One group per user: the greatest key is that touch
     -- (a null event_id or channel counts as greater, as in ORDER BY … DESC NULLS FIRST)
     SELECT
@@ -45,7 +46,8 @@ last_non_direct AS (
             {'channel_group': channel_group, 'campaign_id': campaign_id},
             {'not_direct': coalesce(channel_group <> 'direct', false), 'time': event_time,
              'id_null': event_id IS NULL, 'id': coalesce(event_id, ''),
-             'channel_null': channel IS NULL, 'channel': coalesce(channel, '')}
+             'channel_null': channel IS NULL, 'channel': coalesce(channel, ''),
+             'campaign_null': campaign_id IS NULL, 'campaign': coalesce(campaign_id, '')}
         ) AS touch
     FROM eligible
     GROUP BY user_id

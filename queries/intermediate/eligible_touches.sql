@@ -19,7 +19,8 @@ SELECT
     c.conversion_id, c.user_id, c.conversion_time, c.value, c.net_value,
     t.event_time AS touch_time, t.channel_group AS channel, t.campaign_id,
     row_number() OVER (
-        PARTITION BY c.conversion_id ORDER BY t.event_time, t.event_id, t.raw_channel
+        PARTITION BY c.conversion_id
+        ORDER BY t.event_time, t.event_id, t.raw_channel, t.campaign_id
     ) AS seq
 FROM conv AS c
 JOIN touch AS t
