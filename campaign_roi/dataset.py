@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,10 @@ DEFAULT_MEMORY_LIMIT = "1GB"
 #: (a report's acquisition, touches and activity words): memory before sharing, each analysis
 #: computes what it needs as its own command would (SPEC §10: larger data must not fail)
 SHARED_TABLES_MAX_ROWS = ROWS_PER_SLICE
+#: days of registrants one acquisition statement covers (Dataset.period_acquisition) for data
+#: of SHARED_TABLES_MAX_ROWS rows: at 10x scale 1 (533 M rows) that is 103 days, so a quarter
+#: (2.6-3.3 M registrants) is one statement
+ACQUISITION_PART_DAYS = 920
 _NAIVE_TIME_TYPES = ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE")
 #: CSV columns always read as text (see TableFile.csv_text)
 _CSV_TEXT: dict[str, tuple[str, ...]] = {
@@ -564,27 +568,48 @@ class Dataset:
     def period_acquisition(self, ranges: Iterable[tuple[date, date]]) -> Iterator[None]:
         """Within the block, ``period_acquisition`` (user_id, acquisition_channel,
         acquisition_campaign_id) holds the acquisition of every user whose first register falls
-        in one of the local-date ``ranges``.
-
-        Up to :data:`SHARED_TABLES_MAX_ROWS` it is a temp table, computed once per range after
+        in one of the local-date ``ranges``: a temp table, computed once per range after
         merging the ranges that overlap or touch (each part joins only its registrants to the
-        touches they can use) and kept for the command: a later analysis asking for covered
-        ranges reuses it. Above, it is a view of the ``acquisition`` view windowed to the
-        ranges' hull for the block, computed inside the queries that read it: a table of
-        millions of registrants would take the memory those queries need."""
+        touches they can use).
+
+        Up to :data:`SHARED_TABLES_MAX_ROWS` the table is kept for the command: a later
+        analysis asking for covered ranges reuses it. Above, it is computed in parts of at most
+        :meth:`acquisition_part_days` days of registrants each and dropped after the block.
+        (Computed inside the queries that read it, the acquisition's per-user aggregation
+        shared the memory limit with theirs, over the ranges' hull: the 10x report's KPI
+        query ran out of memory.)"""
         wanted = merge_ranges(ranges)
         if self.shares_tables():
             self._period_acquisition_table(wanted)
             yield
             return
-        lo, hi = (wanted[0][0], wanted[-1][1]) if wanted else (date.max, date.min)
-        with self.acquisition_window(lo, hi):
-            self.con.sql("CREATE OR REPLACE TEMP VIEW period_acquisition AS "
-                         "SELECT * FROM acquisition")
-            try:
-                yield
-            finally:
-                self.con.sql("DROP VIEW IF EXISTS temp.main.period_acquisition")
+        self._period_acquisition_table(self._acquisition_parts(wanted))
+        try:
+            yield
+        finally:
+            self.drop_period_acquisition()
+
+    def acquisition_part_days(self) -> int:
+        """Most days of registrants one acquisition statement covers above
+        :data:`SHARED_TABLES_MAX_ROWS`: :data:`ACQUISITION_PART_DAYS` for data of that many
+        rows, fewer in proportion for more (at least one)."""
+        return max(1, ACQUISITION_PART_DAYS * SHARED_TABLES_MAX_ROWS // max(1, self.event_rows()))
+
+    def _acquisition_parts(self, wanted: list[tuple[date, date]]) -> list[tuple[date, date]]:
+        """``wanted`` (merged ranges) within the data's days, cut into consecutive parts of at
+        most :meth:`acquisition_part_days` days (registrants exist on days with events only)."""
+        first, last = self.date_range
+        if first is None or last is None:
+            return []
+        size = self.acquisition_part_days()
+        parts: list[tuple[date, date]] = []
+        for lo, hi in wanted:
+            lo, hi = max(lo, first), min(hi, last)
+            while lo <= hi:
+                end = min(hi, lo + timedelta(days=size - 1))
+                parts.append((lo, end))
+                lo = end + timedelta(days=1)
+        return parts
 
     def keep_period_acquisition(self, ranges: Iterable[tuple[date, date]]) -> None:
         """Compute the ``period_acquisition`` table for ``ranges`` now, for the analyses of

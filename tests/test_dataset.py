@@ -156,3 +156,25 @@ def test_no_automatic_checkpoint_unless_the_data_is_large(
     assert threshold() == "931.3 GiB"  # 1 TB
     monkeypatch.setattr("campaign_roi.dataset.SHARED_TABLES_MAX_ROWS", 0)
     assert threshold() == "16.0 MiB"
+
+
+def test_large_data_acquisition_parts(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above SHARED_TABLES_MAX_ROWS the acquisition is computed in parts of registrant days,
+    fewer days per part for more rows, within the data's days."""
+    ds = Dataset.open(tiny)
+    monkeypatch.setattr(Dataset, "event_rows", lambda self: 533_000_000)  # 10x scale 1
+    monkeypatch.setitem(ds.__dict__, "date_range", (date(2024, 7, 1), date(2025, 9, 30)))
+    # 920 days × 60 M / 533 M = 103.56…: 103 days
+    assert ds.acquisition_part_days() == 103
+    # a report's daily trend: every registrant up to 2025-09-30, from the data's first day
+    # (2024-07-01 .. 2025-09-30 is 457 days = 4 × 103 + 45)
+    parts = ds._acquisition_parts([(date(1, 1, 1), date(2025, 9, 30))])
+    assert parts == [(date(2024, 7, 1), date(2024, 10, 11)), (date(2024, 10, 12), date(2025, 1, 22)),
+                     (date(2025, 1, 23), date(2025, 5, 5)), (date(2025, 5, 6), date(2025, 8, 16)),
+                     (date(2025, 8, 17), date(2025, 9, 30))]
+    # a quarter is one part; days outside the data none
+    assert ds._acquisition_parts([(date(2025, 7, 1), date(2025, 9, 30)),
+                                  (date(2026, 1, 1), date(2026, 3, 31))]) == [
+        (date(2025, 7, 1), date(2025, 9, 30))]
+    monkeypatch.setattr(Dataset, "event_rows", lambda self: 10**12)
+    assert ds.acquisition_part_days() == 1  # never 0
