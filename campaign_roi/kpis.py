@@ -137,35 +137,51 @@ def prepare_campaign_results(ds: Dataset) -> None:
 
 
 def kpi_counts(ds: Dataset, periods: list[Period]) -> pl.DataFrame:
-    """Counts and sums behind the KPIs, one row per period (column ``period`` = label)."""
+    """Counts and sums behind the KPIs, one row per period (column ``period`` = label), in
+    the order of the labels.
+
+    Each row is one period's alone, so data above SHARED_TABLES_MAX_ROWS runs the query once
+    per period: the per-user state of one query (distinct actives and payers, activity window
+    hits, the period's registrants' acquisition) is then that of one period, not of three
+    (on the 10x dataset the three periods of ``summary --compare`` in one query ran out of
+    a 1 GB memory limit)."""
     prepare(ds)
     frame = pl.DataFrame(
         {"period": [p.label for p in periods], "start_date": [p.start for p in periods],
          "end_date": [p.end for p in periods]},
         schema={"period": pl.String, "start_date": pl.Date, "end_date": pl.Date},
     ).unique("period", keep="first", maintain_order=True)
-    ds.con.register("_kpi_periods", frame)
-    ds.con.sql("CREATE OR REPLACE TEMP TABLE kpi_periods AS SELECT * FROM _kpi_periods")
-    ds.con.unregister("_kpi_periods")
     first, last = ds.date_range
     # no events: any day serves as day index 0 of the (empty) activity table
     first_day = first or min(p.start for p in periods)
     prepare_activity_words(ds, first_day)
     define_day_mask(ds.con)
+    groups = ([frame] if ds.shares_tables()
+              else [frame.slice(i, 1) for i in range(frame.height)])
     try:
-        # the acquisition of the periods' registrants only
-        with ds.period_acquisition((p.start, p.end) for p in periods):
-            counts = ds.run_file("marts/kpi_counts", {
-                "first_day": first_day, "last_day": last, "paid": list(ds.config.paid),
-                "passive": list(ds.config.passive),
-                "high_value_total": ds.config.high_value_order_total,
-            })
+        counts = pl.concat([_period_counts(ds, group, first_day, last) for group in groups])
     finally:
         if not ds.shares_tables():  # large data: free the memory for what follows
             drop_activity_words(ds)
+    counts = counts.sort("period")
     if ds.files["spend"] is not None:  # spend data exists: no rows in P means 0, not unknown
         counts = counts.with_columns(pl.col("spend", "paid_spend").fill_null(0.0))
     return counts
+
+
+def _period_counts(ds: Dataset, periods: pl.DataFrame, first_day: date,
+                   last: date | None) -> pl.DataFrame:
+    """queries/marts/kpi_counts.sql over ``periods`` (period, start_date, end_date)."""
+    ds.con.register("_kpi_periods", periods)
+    ds.con.sql("CREATE OR REPLACE TEMP TABLE kpi_periods AS SELECT * FROM _kpi_periods")
+    ds.con.unregister("_kpi_periods")
+    # the acquisition of the periods' registrants only
+    with ds.period_acquisition(periods.select("start_date", "end_date").rows()):
+        return ds.run_file("marts/kpi_counts", {
+            "first_day": first_day, "last_day": last, "paid": list(ds.config.paid),
+            "passive": list(ds.config.passive),
+            "high_value_total": ds.config.high_value_order_total,
+        })
 
 
 def kpi_values(counts: pl.DataFrame) -> pl.DataFrame:

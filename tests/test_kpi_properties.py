@@ -125,21 +125,25 @@ def reference(df: pl.DataFrame, period: Period) -> dict[str, float]:
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raw=st.lists(event, min_size=1, max_size=30),
        anchors=st.lists(anchored, max_size=8),
-       rows_per_slice=st.sampled_from([ACTIVITY_ROWS_PER_SLICE, 1, 7]))
+       rows_per_slice=st.sampled_from([ACTIVITY_ROWS_PER_SLICE, 1, 7]),
+       large=st.booleans())
 # every window edge once: day 30 and 59 after a register, 90 and 119 after a first order,
 # and just outside them (29, 60, 89, 120); a register on day 70 puts days 100..129 across
 # the word boundary at day 128
 @example(raw=[(0, 0, "active", 0.0)],
          anchors=[(1, 10, "register", 30), (2, 10, "register", 59), (3, 70, "register", 60),
-                  (4, 11, "register", 29)], rows_per_slice=ACTIVITY_ROWS_PER_SLICE)
+                  (4, 11, "register", 29)], rows_per_slice=ACTIVITY_ROWS_PER_SLICE,
+         large=False)
 @example(raw=[(0, 0, "active", 0.0)],
          anchors=[(1, 5, "order", 90), (2, 5, "order", 119), (3, 6, "order", 89),
-                  (4, 6, "order", 120)], rows_per_slice=1)
+                  (4, 6, "order", 120)], rows_per_slice=1, large=True)
 def test_activity_kpis_match_the_definitions(raw: list[tuple[int, int, str, float]],
                                              anchors: list[tuple[int, int, str, int]],
-                                             rows_per_slice: int) -> None:
+                                             rows_per_slice: int, large: bool) -> None:
     """Also with the activity grouped in slices of words (one slice per word when each
-    slice may hold 1 row): the slices must give the same table as one grouping."""
+    slice may hold 1 row): the slices must give the same table as one grouping; and as for
+    large data (``large``: one query per period, the acquisition in parts, no shared
+    tables)."""
     df = build(with_anchors(raw, anchors))
     periods = [parse_period(p) for p in ("2025Q1", "2025Q2", "2025Q3", "2025-03", "2025-W10")]
     with TemporaryDirectory() as tmp:
@@ -147,10 +151,13 @@ def test_activity_kpis_match_the_definitions(raw: list[tuple[int, int, str, floa
         (root / "events").mkdir()
         df.write_parquet(root / "events" / "part-0.parquet")
         (root / "campaign_roi.toml").write_text(CONFIG, encoding="utf-8")
-        ds = Dataset.open(root)
-        assert ds.config.high_value_order_total == HIGH_VALUE
-        with patch("campaign_roi.kpis.ACTIVITY_ROWS_PER_SLICE", rows_per_slice):
-            counts = {r["period"]: r for r in kpi_counts(ds, periods).to_dicts()}
+        with (patch("campaign_roi.kpis.ACTIVITY_ROWS_PER_SLICE", rows_per_slice),
+              patch("campaign_roi.dataset.SHARED_TABLES_MAX_ROWS", 0 if large else 10**9)):
+            ds = Dataset.open(root)
+            assert ds.config.high_value_order_total == HIGH_VALUE
+            table = kpi_counts(ds, periods)
+        assert table["period"].to_list() == sorted(p.label for p in periods)
+        counts = {r["period"]: r for r in table.to_dicts()}
     for p in periods:
         want = reference(df, p)
         got = counts[p.label]
