@@ -160,7 +160,8 @@ def test_report_without_shared_tables_gives_the_same_frames(
     assert heard[2] == "[3/8] daily trend" and heard[-1] == "[8/8] segments"
     assert "activity_words" not in alone_ds.temp_keys
     assert alone_ds.con.sql("SELECT count(*) FROM duckdb_tables() "
-                            "WHERE table_name IN ('activity_words', 'acquisition')"
+                            "WHERE table_name IN ('activity_words', 'acquisition', "
+                            "'period_acquisition')"
                             ).fetchall()[0][0] == 0
     for f in fields(shared):
         a, b = getattr(shared, f.name), getattr(alone, f.name)
