@@ -22,6 +22,7 @@ import polars as pl
 
 from campaign_roi.config import CONVERSION_TYPES, ORGANIC
 from campaign_roi.errors import UserError
+from campaign_roi.metrics import define_exact_sum, exact_sum
 from campaign_roi.sql_files import load_query
 
 if TYPE_CHECKING:
@@ -292,13 +293,14 @@ class Attribution:
 
         result = markov_attribution(_for_models(self.paths()), order=self.opts.order)
         totals = self.ds.sql(
-            "SELECT coalesce(sum(value), 0.0) AS value, coalesce(sum(net_value), 0.0) AS net_value "
+            "SELECT coalesce(exact_sum(value), 0.0) AS value, "
+            "coalesce(exact_sum(net_value), 0.0) AS net_value "
             "FROM (SELECT any_value(value) AS value, any_value(net_value) AS net_value "
             "FROM journeys GROUP BY conversion_id)"
         ).row(0)
         campaign_share = self.ds.sql(
-            "SELECT channel, campaign_id, sum(1.0 / n) AS w FROM journeys GROUP BY ALL"
-        ).with_columns(share=pl.col("w") / pl.col("w").sum().over("channel"))
+            "SELECT channel, campaign_id, exact_sum(1.0 / n) AS w FROM journeys GROUP BY ALL"
+        ).with_columns(share=pl.col("w") / exact_sum("w").over("channel"))
         conv_total = float(result.credits["conversions"].sum())
         frac = (pl.col("conversions") / conv_total) if conv_total > 0 else pl.lit(0.0)
         share = pl.col("share").fill_null(1.0)
@@ -356,7 +358,8 @@ class Attribution:
         frames: list[pl.DataFrame] = []
         if rules:
             frames.append(self._rule_credits(
-                f"model, {key}, sum(credit) AS credit, sum({value}) AS {value}", "GROUP BY ALL",
+                f"model, {key}, exact_sum(credit) AS credit, exact_sum({value}) AS {value}",
+                "GROUP BY ALL",
                 rules))
         if "shapley" in others:
             frames.append(self._shapley_credits())
@@ -374,7 +377,7 @@ def summarise_credits(
 ) -> pl.DataFrame:
     """Channel (or campaign) totals per model; every key appears under every model."""
     grouped = credits.group_by("model", key).agg(
-        conversions=pl.col("credit").sum(), value=pl.col(value).sum()
+        conversions=exact_sum("credit"), value=exact_sum(value)
     )
     keys = credits.select(key).unique()
     grid = pl.DataFrame({"model": list(models)}).join(keys, how="cross")
@@ -384,8 +387,8 @@ def summarise_credits(
     )
     return (
         out.with_columns(
-            share=pl.when(pl.col("conversions").sum().over("model") > 0)
-            .then(pl.col("conversions") / pl.col("conversions").sum().over("model"))
+            share=pl.when(exact_sum("conversions").over("model") > 0)
+            .then(pl.col("conversions") / exact_sum("conversions").over("model"))
             .otherwise(None),
             _order=pl.col("model").replace_strict(order, return_dtype=pl.Int32),
         )
@@ -433,6 +436,7 @@ def attribute_path_table(
             "have; choose other models"
         )
     con = duckdb.connect()
+    define_exact_sum(con)
     con.register("input_paths", table.with_row_index("row_id"))
     con.sql(
         """
@@ -454,7 +458,8 @@ def attribute_path_table(
         params={"transform": opts.transform, "max_touches": opts.max_touches},
     )
     transformed = con.sql(
-        "SELECT path, sum(conversions) AS conversions, sum(value) AS value, sum(nulls) AS nulls "
+        "SELECT path, exact_sum(conversions) AS conversions, exact_sum(value) AS value, "
+        "exact_sum(nulls) AS nulls "
         "FROM (SELECT conversion_id, string_agg(channel, ' > ' ORDER BY pos) AS path, "
         "any_value(conversions) AS conversions, any_value(value) AS value, "
         "any_value(nulls) AS nulls FROM journeys GROUP BY conversion_id) GROUP BY path ORDER BY path"

@@ -9,7 +9,7 @@ import polars as pl
 from campaign_roi.attribution import DEFAULT_MODEL, Attribution, AttributionOptions
 from campaign_roi.errors import UserError
 from campaign_roi.kpis import prepare_campaign_results
-from campaign_roi.metrics import ratio
+from campaign_roi.metrics import exact_sum, ratio
 from campaign_roi.periods import Period
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def campaign_table(
         start=period.start if period else None, end=period.end if period else None,
     )).credits()
     attributed = credits.filter(pl.col("campaign_id").is_not_null()).group_by("campaign_id").agg(
-        attributed_revenue=pl.col("value_credit").sum())
+        attributed_revenue=exact_sum("value_credit"))
     return (
         results.join(attributed, on="campaign_id", how="left")
         .with_columns(

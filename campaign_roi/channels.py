@@ -14,7 +14,7 @@ from campaign_roi.attribution import (
     touches_between,
 )
 from campaign_roi.config import ORGANIC
-from campaign_roi.metrics import ratio
+from campaign_roi.metrics import exact_sum, ratio
 from campaign_roi.periods import Period
 
 if TYPE_CHECKING:
@@ -38,17 +38,17 @@ def channel_table(ds: Dataset, period: Period, model: str = DEFAULT_MODEL) -> pl
         {"end": period.end},
     )
     new_users = register.join(payers, on="user_id", how="left").group_by("channel").agg(
-        new_users=pl.col("credit").sum(),
-        paid_users=(pl.col("credit") * pl.col("paid").fill_null(0.0)).sum(),
+        new_users=exact_sum("credit"),
+        paid_users=exact_sum(pl.col("credit") * pl.col("paid").fill_null(0.0)),
         per_user=pl.col("user_id").is_not_null().all(),
     )
     first_orders = _credits(ds, period, model, "first_order").group_by("channel").agg(
-        first_orders=pl.col("credit").sum())
+        first_orders=exact_sum("credit"))
     revenue = _credits(ds, period, model, "order").group_by("channel").agg(
-        revenue=pl.col("value_credit").sum())
+        revenue=exact_sum("value_credit"))
     params = {"start": period.start, "end": period.end}
     spend = ds.sql(
-        "SELECT channel_group AS channel, sum(cost) AS spend FROM spend "
+        "SELECT channel_group AS channel, exact_sum(cost) AS spend FROM spend "
         "WHERE date BETWEEN $start AND $end GROUP BY 1", params)
     touches = ds.sql(
         "SELECT channel_group AS channel, count(*) AS touches "

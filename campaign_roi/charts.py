@@ -27,7 +27,7 @@ import polars.selectors
 
 from campaign_roi.errors import DataError
 from campaign_roi.i18n import label, value_label
-from campaign_roi.metrics import KPI_KIND
+from campaign_roi.metrics import KPI_KIND, exact_sum
 
 AnyChart = Union[  # noqa: UP007 - altair's classes, readable as one alias
     alt.Chart, alt.LayerChart, alt.HConcatChart, alt.VConcatChart, alt.FacetChart
@@ -695,7 +695,7 @@ def daily_trends(daily: pl.DataFrame, lang: str = "en") -> AnyChart:
     if daily.height > MAX_ROWS and all(c in daily.columns for c in columns):
         daily = (
             daily.group_by(pl.col("date").dt.truncate("1w"), "channel")
-            .agg(pl.col("new_users").sum(), pl.col("revenue").sum())
+            .agg(exact_sum("new_users"), exact_sum("revenue"))
             .sort("date", "channel")
         )
     data = checked_frame(daily, "daily")

@@ -28,6 +28,7 @@ import polars as pl
 from campaign_roi.channel_groups import map_channels
 from campaign_roi.config import Config, load_config
 from campaign_roi.errors import DataError, UserError
+from campaign_roi.metrics import define_exact_sum
 from campaign_roi.schema import EVENT_COLUMNS
 from campaign_roi.slices import ROWS_PER_SLICE
 
@@ -132,6 +133,7 @@ def resolve_data_dir(data: str | os.PathLike[str] | None) -> Path:
 
 def _connect(config: Config) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(config={"autoinstall_known_extensions": False})
+    define_exact_sum(con)
     if config.threads:
         con.sql(f"SET threads = {int(config.threads)}")
     # bounded memory: DuckDB spills to disk beyond the limit instead of failing (§10)
@@ -326,7 +328,7 @@ class Dataset:
             CREATE VIEW orders AS
             WITH orders_ AS (SELECT * FROM events WHERE event_type = 'order'),
             refunds AS (
-                SELECT order_id, sum(amount) AS refunded
+                SELECT order_id, exact_sum(amount) AS refunded
                 FROM events WHERE event_type = 'refund' AND order_id IS NOT NULL
                 GROUP BY order_id
             )

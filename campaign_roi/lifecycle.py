@@ -25,6 +25,7 @@ import duckdb
 import polars as pl
 
 from campaign_roi.errors import UserError
+from campaign_roi.metrics import define_exact_sum
 from campaign_roi.retention import relation_kind, staged_activity, staged_view
 from campaign_roi.slices import user_slices
 from campaign_roi.sql_files import load_query
@@ -168,6 +169,7 @@ def _per_slice(
     the data is large) and concatenate the rows; with ``counted_by``, each slice is counted
     in DuckDB (``count(*) AS users`` per those columns) and the counts are added up."""
     frames = []
+    define_exact_sum(con)  # the order totals
     slices = user_slices(con)
     for i in range(slices):
         rel = con.sql(load_query(query),

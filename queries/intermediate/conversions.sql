@@ -20,7 +20,7 @@ registers AS (
 
 refunds AS (
     -- as in the orders view: refunded = the amounts of the refunds naming the order
-    SELECT order_id, sum(amount) AS refunded
+    SELECT order_id, exact_sum(amount) AS refunded
     FROM conversion_events
     WHERE event_type = 'refund' AND order_id IS NOT NULL
     GROUP BY order_id

@@ -9,7 +9,7 @@ joins AS (
 ),
 
 orders_ AS (
-    SELECT event_date AS date, count(*) AS orders, sum(amount) AS revenue
+    SELECT event_date AS date, count(*) AS orders, exact_sum(amount) AS revenue
     FROM campaign_orders
     WHERE campaign_id = $id
     GROUP BY 1

@@ -9,7 +9,7 @@ campaign AS (
 ),
 
 campaign_cost AS (
-    SELECT campaign_id, sum(cost) AS cost
+    SELECT campaign_id, exact_sum(cost) AS cost
     FROM spend
     WHERE campaign_id IS NOT NULL
     GROUP BY campaign_id
@@ -32,7 +32,7 @@ participation AS (
 ),
 
 conversion AS (
-    SELECT campaign_id, count(DISTINCT user_id) AS converted_payers, sum(amount) AS revenue
+    SELECT campaign_id, count(DISTINCT user_id) AS converted_payers, exact_sum(amount) AS revenue
     FROM converting_orders
     GROUP BY campaign_id
 )

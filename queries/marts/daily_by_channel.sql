@@ -33,7 +33,7 @@ revenue AS (
     SELECT
         o.order_date AS date,
         coalesce(a.acquisition_channel, 'unregistered') AS channel,
-        sum(o.amount) AS revenue
+        exact_sum(o.amount) AS revenue
     FROM orders_ AS o
     LEFT JOIN acquired AS a USING (user_id)
     WHERE o.order_date BETWEEN $start AND $end

@@ -127,14 +127,14 @@ first_payers AS (
 ),
 
 paying AS (
-    SELECT p.period, count(DISTINCT o.user_id) AS payers, sum(o.amount) AS gmv
+    SELECT p.period, count(DISTINCT o.user_id) AS payers, exact_sum(o.amount) AS gmv
     FROM periods AS p
     JOIN orders_ AS o ON o.order_date BETWEEN p.start_date AND p.end_date
     GROUP BY p.period
 ),
 
 refunding AS (
-    SELECT p.period, sum(e.amount) AS refunds
+    SELECT p.period, exact_sum(e.amount) AS refunds
     FROM periods AS p
     JOIN events AS e
       ON e.event_type = 'refund' AND e.event_date BETWEEN p.start_date AND p.end_date
@@ -144,8 +144,8 @@ refunding AS (
 spending AS (
     SELECT
         p.period,
-        sum(s.cost) AS spend,
-        sum(s.cost) FILTER (WHERE list_contains($paid, s.channel_group)) AS paid_spend
+        exact_sum(s.cost) AS spend,
+        exact_sum(CASE WHEN list_contains($paid, s.channel_group) THEN s.cost END) AS paid_spend
     FROM periods AS p
     JOIN spend AS s ON s.date BETWEEN p.start_date AND p.end_date
     GROUP BY p.period
@@ -176,7 +176,7 @@ high_value_pairs AS (
     FROM months AS m
     JOIN orders_ AS o ON date_trunc('month', o.order_date) = m.month_start
     GROUP BY m.period, m.month_start, o.user_id
-    HAVING sum(o.amount) >= $high_value_total
+    HAVING exact_sum(o.amount) >= $high_value_total
 ),
 
 m3_payers AS (
@@ -249,7 +249,7 @@ m3 AS (
 ),
 
 campaign_totals AS (
-    SELECT p.period, sum(c.revenue) AS campaign_revenue, sum(c.cost) AS campaign_cost
+    SELECT p.period, exact_sum(c.revenue) AS campaign_revenue, exact_sum(c.cost) AS campaign_cost
     FROM periods AS p
     JOIN campaign_results AS c ON c.start_date BETWEEN p.start_date AND p.end_date
     GROUP BY p.period

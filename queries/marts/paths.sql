@@ -18,7 +18,7 @@ non_converting AS (
 ),
 
 converting_paths AS (
-    SELECT path, count(*) AS conversions, sum(value) AS value
+    SELECT path, count(*) AS conversions, exact_sum(value) AS value
     FROM converting
     GROUP BY path
 ),

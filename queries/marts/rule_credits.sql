@@ -41,7 +41,12 @@ credits AS (
             WHEN pos = 1 OR pos = n THEN 0.4
             ELSE 0.2 / (n - 2)
         END AS position_based,
-        decay_weight / sum(decay_weight) OVER (PARTITION BY conversion_id) AS time_decay
+        -- ordered by position over the whole journey: the weights are summed in one order,
+        -- so a credit is the same to the last bit whatever order the rows arrive in
+        decay_weight / sum(decay_weight) OVER (
+            PARTITION BY conversion_id ORDER BY pos
+            ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+        ) AS time_decay
     FROM weighted
 )
 

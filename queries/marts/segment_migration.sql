@@ -106,10 +106,10 @@ order_facts AS (
         user_id,
         max(CASE WHEN days_ago_from >= 0 THEN event_date END) AS last_order_from,
         max(event_date) AS last_order_to,
-        -- fsum: see marts/segments.sql
-        fsum(CASE WHEN days_ago_from BETWEEN 0 AND $high_value_days - 1 THEN amount END)
+        -- exact_sum: see marts/segments.sql
+        exact_sum(CASE WHEN days_ago_from BETWEEN 0 AND $high_value_days - 1 THEN amount END)
             AS order_total_from,
-        fsum(CASE WHEN days_ago_to < $high_value_days THEN amount END) AS order_total_to
+        exact_sum(CASE WHEN days_ago_to < $high_value_days THEN amount END) AS order_total_to
     FROM activity_days
     WHERE event_type = 'order'
     GROUP BY user_id
@@ -151,12 +151,13 @@ converted_facts AS (
         max(CASE WHEN conversion_type = 'order' AND conversion_date <= $date_from::DATE
                  THEN conversion_date END) AS last_order_from,
         max(conversion_date) FILTER (WHERE conversion_type = 'order') AS last_order_to,
-        fsum(CASE WHEN conversion_type = 'order'
-                       AND $date_from::DATE - conversion_date BETWEEN 0 AND $high_value_days - 1
-                  THEN value END) AS order_total_from,
-        fsum(CASE WHEN conversion_type = 'order'
-                       AND $date_to::DATE - conversion_date < $high_value_days
-                  THEN value END) AS order_total_to
+        exact_sum(CASE WHEN conversion_type = 'order'
+                            AND $date_from::DATE - conversion_date
+                                BETWEEN 0 AND $high_value_days - 1
+                       THEN value END) AS order_total_from,
+        exact_sum(CASE WHEN conversion_type = 'order'
+                            AND $date_to::DATE - conversion_date < $high_value_days
+                       THEN value END) AS order_total_to
     FROM converted
     GROUP BY user_id
 ),

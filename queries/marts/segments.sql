@@ -77,9 +77,9 @@ order_facts AS (
     SELECT
         user_id,
         max(event_date) AS last_order_date,
-        -- fsum (compensated): the correctly rounded total whatever the order the rows
-        -- arrive in, so the same data gives the same total to the last bit
-        fsum(CASE WHEN days_ago < $high_value_days THEN amount END) AS order_total_30
+        -- exact_sum (campaign_roi.dataset.EXACT_SUM_MACRO): the same total to the last bit
+        -- whatever the order the rows arrive in
+        exact_sum(CASE WHEN days_ago < $high_value_days THEN amount END) AS order_total_30
     FROM activity_days
     WHERE event_type = 'order'
     GROUP BY user_id
