@@ -207,7 +207,11 @@ def test_pieces_of_any_size_match_polars_split(paths: list[list[str]], piece_tou
     series = pl.Series([" > ".join(p) for p in paths], dtype=pl.String)
     fast = _split_bytes(series, check_canonical=True, piece_touches=piece_touches)
     ref = _split_polars(series)
-    assert fast is not None
+    if fast is None:
+        # the one documented refusal (_decode_pieces): without any " > " in the table, a ";"
+        # in a name is not canonical (";" may be the table's own separator)
+        assert all(len(p) <= 1 for p in paths) and any(";" in n for p in paths for n in p)
+        return
     assert fast.piece_touches == piece_touches or not fast.lengths.any()  # no touch at all
     _assert_same_touches(fast, ref)
 
