@@ -189,6 +189,7 @@ class Attribution:
             self._prepared = True
             return
         self.ds.temp_keys.pop("null_journeys", None)
+        self.ds.stage(f"journeys ({self.opts.conversion})")
         # one pass over the conversions view and one over the touches for this run: the
         # conversions of this type up to the period end (null paths need each user's last
         # one), and the touches that any journey or null path of the period can use
@@ -241,6 +242,7 @@ class Attribution:
         """Per-conversion credits for the requested models (see module doc)."""
         self.prepare()
         models = self.opts.models
+        self.ds.stage("credits: " + ", ".join(models))
         frames: list[pl.DataFrame] = []
         rules = [m for m in models if m in RULE_MODELS]
         if rules:

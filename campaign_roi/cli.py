@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from campaign_roi.dataset import Dataset
+    from campaign_roi.progress import ProgressLine
 
 F = TypeVar("F", bound=Callable[..., Any])
 FORMATS = ("table", "csv", "json", "parquet")
@@ -70,13 +71,64 @@ debug_option = click.option(
 )
 
 
+def _set_quiet(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta["campaign_roi.quiet"] = True
+    return value
+
+
+quiet_option = click.option(
+    "--quiet", is_flag=True, expose_value=False, callback=_set_quiet,
+    help="No progress output (none is shown when stderr is not a terminal).",
+)
+
+
+def _stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+def _show_progress() -> bool:
+    """Progress on a terminal (stderr) only, and not with --quiet."""
+    ctx = click.get_current_context(silent=True)
+    return not (ctx and ctx.meta.get("campaign_roi.quiet")) and _stderr_is_terminal()
+
+
+def _start_progress() -> ProgressLine | None:
+    """The command's progress line (campaign_roi.progress), closed with the command or by
+    :func:`echo`, whichever comes first."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or not _show_progress():
+        return None
+    from campaign_roi.progress import ProgressLine
+
+    _end_progress()
+    label = ctx.command_path.split(" ", 1)[-1]
+    line = ProgressLine(label, sys.stderr).start()
+    ctx.meta["campaign_roi.progress"] = line
+    ctx.call_on_close(line.close)
+    return line
+
+
+def _end_progress() -> None:
+    ctx = click.get_current_context(silent=True)
+    line = ctx.meta.pop("campaign_roi.progress", None) if ctx else None
+    if line is not None:
+        line.close()
+
+
+def echo(message: str = "", err: bool = False) -> None:
+    """``click.echo`` after erasing the progress line: results never share a line with it."""
+    _end_progress()
+    click.echo(message, err=err)
+
+
 def data_options(f: F) -> F:
     f = click.option("--config", "config", type=click.Path(),
                      help="Config file (default: DIR/campaign_roi.toml).")(f)
     # a plain path: the library says what is wrong with it (exit 1, not a usage error)
     f = click.option("--data", "data", type=click.Path(), envvar="CAMPAIGN_ROI_DATA",
                      help="Dataset directory (or env CAMPAIGN_ROI_DATA).")(f)
-    return debug_option(f)
+    return quiet_option(debug_option(f))
 
 
 def output_options(f: F) -> F:
@@ -87,10 +139,11 @@ def output_options(f: F) -> F:
     return f
 
 
-def open_dataset(data: str | None, config: str | None) -> Dataset:
+def open_dataset(data: str | None, config: str | None, *, check: bool = True) -> Dataset:
+    """The dataset, with the command's progress line on a terminal."""
     from campaign_roi.dataset import Dataset
 
-    return Dataset.open(data, config)
+    return Dataset.open(data, config, check=check, progress=_start_progress())
 
 
 def emit(
@@ -99,7 +152,7 @@ def emit(
 ) -> None:
     from campaign_roi import render
 
-    render.emit(df, fmt, out, formatters=formatters, echo=click.echo)
+    render.emit(df, fmt, out, formatters=formatters, echo=echo)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -121,10 +174,9 @@ def validate(data: str | None, config: str | None, fmt: str, out: str | None) ->
     """Check a dataset (SPEC §2, §11); print issues and a profile. Exit 1 on errors."""
     import polars as pl
 
-    from campaign_roi.dataset import Dataset
     from campaign_roi.validate import check_dataset, profile
 
-    ds = Dataset.open(data, config, check=False)
+    ds = open_dataset(data, config, check=False)
     issues = check_dataset(ds)
     errors = [i for i in issues if i.level == "error"]
     if fmt != "table":
@@ -138,14 +190,15 @@ def validate(data: str | None, config: str | None, fmt: str, out: str | None) ->
         )
         emit(frame, fmt, out)
     else:
+        profiled = profile(ds) if not errors else {}  # before printing: under the progress line
         for issue in issues:
-            click.echo(f"{issue.level.upper()}: {issue.message(max_examples=5)}",
-                       err=issue.level == "error")
+            echo(f"{issue.level.upper()}: {issue.message(max_examples=5)}",
+                 err=issue.level == "error")
         if not errors:
             from campaign_roi.render import render_table
 
             parts = [f"OK: {ds.root} is a valid dataset ({len(issues)} warnings)."]
-            for title, frame in profile(ds).items():
+            for title, frame in profiled.items():
                 parts.append(f"\n{title.replace('_', ' ')}:\n{render_table(frame)}")
             text = "\n".join(parts)
             if out:
@@ -153,7 +206,7 @@ def validate(data: str | None, config: str | None, fmt: str, out: str | None) ->
 
                 write_atomic(out, text)
             else:
-                click.echo(text.rstrip("\n"))
+                echo(text.rstrip("\n"))
     if errors:
         raise click.ClickException(
             f"{len(errors)} error(s) in {ds.root}; fix them and run validate again"
@@ -411,17 +464,17 @@ def campaign(campaign_id: str, part: str, model: str, data: str | None, config: 
         if fmt != "table":
             raise click.UsageError("--format csv/json/parquet needs --part summary|funnel|daily")
         for name, frame in detail.items():
-            click.echo(f"{name}:")
+            echo(f"{name}:")
             emit(frame, fmt, None, {"roi": format_ratio})
-            click.echo("")
+            echo("")
         return
     emit(detail[part], fmt, out, {"roi": format_ratio})
 
 
 # -- sample data ---------------------------------------------------------------------------
-def _progress(quiet: bool) -> Callable[[str], None] | None:
+def _progress() -> Callable[[str], None] | None:
     """Progress lines on a terminal (stderr), nothing when piped or with --quiet."""
-    if quiet or not sys.stderr.isatty():
+    if not _show_progress():
         return None
     return lambda msg: click.echo(f"  {msg}", err=True)
 
@@ -432,14 +485,14 @@ def _progress(quiet: bool) -> Callable[[str], None] | None:
 @click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=1.0,
               show_default=True, help="1 = the seed team's real size; counts scale linearly.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Random seed.")
-@click.option("--quiet", is_flag=True, help="No progress output.")
+@quiet_option
 @debug_option
-def generate(out_dir: str, scale: float, seed: int, quiet: bool) -> None:
+def generate(out_dir: str, scale: float, seed: int) -> None:
     """Write the seed-story dataset (SPEC §9): 2024-07-01..2025-09-30, Asia/Shanghai, CNY."""
     from campaign_roi.generate import generate_dataset
 
-    result = generate_dataset(out_dir, scale=scale, seed=seed, progress=_progress(quiet))
-    click.echo(f"wrote {out_dir} ({result.users:,} users) in {result.seconds:.1f} s")
+    result = generate_dataset(out_dir, scale=scale, seed=seed, progress=_progress())
+    echo(f"wrote {out_dir} ({result.users:,} users) in {result.seconds:.1f} s")
 
 
 @main.command()
@@ -450,9 +503,9 @@ def generate(out_dir: str, scale: float, seed: int, quiet: bool) -> None:
 @click.option("--seed", type=int, default=7, show_default=True, help="Random seed.")
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
               help="Report language.")
-@click.option("--quiet", is_flag=True, help="No progress output.")
+@quiet_option
 @debug_option
-def demo(out_dir: str, scale: float, seed: int, lang: str, quiet: bool) -> None:
+def demo(out_dir: str, scale: float, seed: int, lang: str) -> None:
     """Generate the seed-story dataset, print its 2025Q3 summary, write DIR/report.html."""
     from pathlib import Path
 
@@ -461,20 +514,20 @@ def demo(out_dir: str, scale: float, seed: int, lang: str, quiet: bool) -> None:
     from campaign_roi.periods import parse_period
 
     data_dir = Path(out_dir) / "data"
-    progress = _progress(quiet)
+    progress = _progress()
     generate_dataset(data_dir, scale=scale, seed=seed, progress=progress)
     ds = open_dataset(str(data_dir), None)
     period = parse_period("2025Q3")
-    click.echo(f"campaign-roi demo: seed story at scale {scale:g}, data in {data_dir}\n")
-    click.echo("2025Q3 summary (previous = 2025Q2, last_year = 2024Q3):")
+    echo(f"campaign-roi demo: seed story at scale {scale:g}, data in {data_dir}\n")
+    echo("2025Q3 summary (previous = 2025Q2, last_year = 2024Q3):")
     emit_summary(run_summary(ds, period, compare=True), "table", None)
     report_path = Path(out_dir) / "report.html"
     from campaign_roi.report import write_report
     from campaign_roi.report_data import period_report
 
     write_report(period_report(ds, period, lang), report_path, lang)
-    click.echo(f"\nreport: {report_path}")
-    click.echo(f"\nnext: campaign-roi channels --data {data_dir} --period 2025Q3")
+    echo(f"\nreport: {report_path}")
+    echo(f"\nnext: campaign-roi channels --data {data_dir} --period 2025Q3")
 
 
 # -- reports and charts --------------------------------------------------------------------
@@ -484,9 +537,8 @@ def demo(out_dir: str, scale: float, seed: int, lang: str, quiet: bool) -> None:
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
               help="The HTML file to write.")
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
-@click.option("--quiet", is_flag=True, help="No progress output.")
 @data_options
-def report(period: str | None, campaign_id: str | None, out: str, lang: str, quiet: bool,
+def report(period: str | None, campaign_id: str | None, out: str, lang: str,
            data: str | None, config: str | None) -> None:
     """Write one self-contained offline HTML report (SPEC §8)."""
     from campaign_roi.periods import parse_period
@@ -496,11 +548,11 @@ def report(period: str | None, campaign_id: str | None, out: str, lang: str, qui
     if bool(period) == bool(campaign_id):
         raise click.UsageError("give exactly one of --period P or --campaign ID")
     ds = open_dataset(data, config)
-    progress = _progress(quiet)
+    progress = ds.progress.section if ds.progress else None  # the sections, on the line
     content = (period_report(ds, parse_period(period), lang, progress=progress) if period
                else campaign_report(ds, str(campaign_id), lang, progress=progress))
     path = write_report(content, out, lang)
-    click.echo(f"wrote {path}")
+    echo(f"wrote {path}")
 
 
 @main.command()
@@ -516,7 +568,7 @@ def chart(name: str, out: str, lang: str, period: str | None, date_from: str | N
     from campaign_roi.charts import CHARTS
 
     if name == "list":
-        click.echo("\n".join(sorted(CHARTS)))
+        echo("\n".join(sorted(CHARTS)))
         return
     from campaign_roi.periods import parse_period
     from campaign_roi.report import save_chart
@@ -527,7 +579,7 @@ def chart(name: str, out: str, lang: str, period: str | None, date_from: str | N
     p = parse_period(period, date_from, date_to)
     frame = chart_frame(open_dataset(data, config), name, p)
     path = save_chart(CHARTS[name](frame, lang), out, lang=lang)
-    click.echo(f"wrote {path}")
+    echo(f"wrote {path}")
 
 
 # -- funnels, retention, lifecycle ---------------------------------------------------------
@@ -591,7 +643,7 @@ def funnel(steps: str, window: str, by: str | None, export_dropped: tuple[str, s
         dropped = funnel_dropped_users(ds.con, steps, p.start, p.end, span, step=int(step_text))
         target = Path(directory) / f"dropped_before_step_{int(step_text)}.csv"
         render_emit(dropped, "csv", target)
-        click.echo(f"wrote {target} ({dropped.height:,} users)", err=True)
+        echo(f"wrote {target} ({dropped.height:,} users)", err=True)
 
 
 @main.command()
@@ -653,5 +705,5 @@ def segments(as_of: str | None, export_dir: str | None, compare_to: str | None,
     emit(run(ds.con, day, thresholds), fmt, out)
     if export_dir:
         counts = export_segments(ds.con, export_dir, day, thresholds)
-        click.echo(f"wrote {len(counts)} CSV files to {export_dir} "
+        echo(f"wrote {len(counts)} CSV files to {export_dir} "
                    f"({sum(counts.values()):,} users)", err=True)

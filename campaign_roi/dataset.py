@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
@@ -31,6 +31,9 @@ from campaign_roi.errors import DataError, UserError
 from campaign_roi.metrics import define_exact_sum
 from campaign_roi.schema import EVENT_COLUMNS
 from campaign_roi.slices import ROWS_PER_SLICE
+
+if TYPE_CHECKING:
+    from campaign_roi.progress import ProgressLine
 
 ENV_DATA = "CAMPAIGN_ROI_DATA"
 DEFAULT_MEMORY_LIMIT = "1GB"
@@ -133,6 +136,9 @@ def resolve_data_dir(data: str | os.PathLike[str] | None) -> Path:
 
 def _connect(config: Config) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(config={"autoinstall_known_extensions": False})
+    # DuckDB's own bar writes to stdout (into a redirected result too): progress is ours, on
+    # stderr (campaign_roi.progress)
+    con.sql("SET enable_progress_bar_print = false")
     define_exact_sum(con)
     if config.threads:
         con.sql(f"SET threads = {int(config.threads)}")
@@ -173,6 +179,8 @@ class Dataset:
         #: what the shared temp tables of this command hold (table name → the key of the
         #: options that built it), so a later analysis with the same key reuses the table
         self.temp_keys: dict[str, Hashable] = {}
+        #: told the name of each stage of a long computation (:meth:`stage`)
+        self.progress: ProgressLine | None = None
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
@@ -182,9 +190,12 @@ class Dataset:
         config: str | os.PathLike[str] | None = None,
         *,
         check: bool = True,
+        progress: ProgressLine | None = None,
     ) -> Dataset:
         """Open ``data`` (or ``$CAMPAIGN_ROI_DATA``). With ``check`` the dataset's errors
-        (SPEC §11) raise :class:`DataError` before any analysis can print a wrong number."""
+        (SPEC §11) raise :class:`DataError` before any analysis can print a wrong number.
+        ``progress`` hears the stages of this dataset's computations and shows its statements'
+        percentage."""
         root = resolve_data_dir(data)
         cfg_path = Path(config) if config else root / CONFIG_NAME
         cfg = load_config(cfg_path if config or cfg_path.is_file() else None)
@@ -194,6 +205,9 @@ class Dataset:
             "campaigns": _find_table(root, "campaigns", False),
         }
         ds = cls(root, cfg, _connect(cfg), files)
+        if progress is not None:
+            progress.attach(ds.con)
+            ds.progress = progress
         ds._create_raw_views()
         if check:
             from campaign_roi.validate import raise_on_errors
@@ -235,6 +249,11 @@ class Dataset:
             self.raw_types[name] = {
                 str(r[0]): str(r[1]) for r in desc if not str(r[0]).startswith("__")
             }
+
+    def stage(self, name: str) -> None:
+        """Name the stage that starts now, for the progress line (nothing without one)."""
+        if self.progress is not None:
+            self.progress.stage(name)
 
     def has_column(self, table: str, column: str) -> bool:
         return column in self.raw_types.get(table, {})
@@ -552,6 +571,7 @@ class Dataset:
             if view not in self._MATERIALIZABLE:
                 raise ValueError(f"cannot materialize {view!r}")
             if view not in self._materialized:
+                self.stage(view.replace("_", " "))
                 self.con.sql(f"CREATE TEMP TABLE {view} AS SELECT * FROM main.{view}")
                 self._materialized.add(view)
 
@@ -628,6 +648,7 @@ class Dataset:
         if isinstance(have, tuple):  # rebuilt for the union (rare: a report asks once)
             wanted = merge_ranges([*have, *wanted])
         self.drop_period_acquisition()
+        self.stage("acquisition")
         for i, (lo, hi) in enumerate(wanted):
             into = ("CREATE TEMP TABLE period_acquisition AS " if i == 0
                     else "INSERT INTO period_acquisition ")
@@ -654,6 +675,7 @@ class Dataset:
     def run_file(self, name: str, params: Mapping[str, Any] | None = None) -> pl.DataFrame:
         from campaign_roi.sql_files import load_query
 
+        self.stage(name.rsplit("/", 1)[-1].replace("_", " "))
         return self.sql(load_query(name), params)
 
     @cached_property

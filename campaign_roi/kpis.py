@@ -96,6 +96,7 @@ def prepare_activity_words(ds: Dataset, first_day: date) -> None:
     if ds.temp_keys.get("activity_words") == first_day:
         return
     drop_activity_words(ds)  # one built for another first day
+    ds.stage("activity words")
     last = ds.date_range[1]
     n_words = (last - first_day).days // 64 + 1 if last and last >= first_day else 1
     query = load_query("intermediate/activity_words")
@@ -132,6 +133,7 @@ def prepare_campaign_results(ds: Dataset) -> None:
 
     # the participants are read twice (participation, campaign_orders): one scan, not two
     ds.materialize("campaign_joins")
+    ds.stage("campaign results")
     ds.con.sql("CREATE TEMP TABLE IF NOT EXISTS campaign_results AS "
                + load_query("marts/campaign_results"))
 

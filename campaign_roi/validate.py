@@ -233,6 +233,7 @@ def check_dataset(ds: Dataset, *, warnings: bool = True) -> list[Issue]:
         tf = ds.files[table]
         if tf is None:
             continue
+        ds.stage(f"checking {table}")
         schema = _schema_issues(ds, table)
         issues += schema
         if any(i.level == "error" for i in schema):
@@ -319,6 +320,7 @@ def profile(ds: Dataset) -> dict[str, pl.DataFrame]:
 
     # the distinct-id counts, per slice of users (campaign_roi.slices: one slice unless the
     # data is large); the slices partition the users, so their counts add up
+    ds.stage("profile")
     slices = user_slices(ds.con)
     type_parts, people_parts = [], []
     for i in range(slices):
