@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 #: 2^64: :func:`exact_sum` adds every value as an integer number of 2^-64 units
 EXACT_SUM_UNIT = 18446744073709551616.0
+#: 2^62: the largest absolute total (of absolute values) :func:`exact_sum` adds exactly
+EXACT_SUM_LIMIT = 4611686018427387904.0
 
 #: The SQL twin of :func:`exact_sum`, defined on every connection (usable in ad-hoc SQL too).
 #: The total goes through its decimal text: DuckDB's HUGEINT → DOUBLE cast rounds twice.
@@ -41,10 +43,17 @@ def exact_sum(column: str | pl.Expr) -> pl.Expr:
     2^-64 units (exact for any value of at least 2^-12, as a double has 53 significant
     bits; smaller ones are cut at 2^-64 ≈ 5e-20), the integers are added exactly as 128-bit
     integers, and the total is rounded once: the correctly rounded exact sum (12.34 added
-    1,000 times is 12340.0, not 12340.000000000115). Values and totals must stay below 2^63
-    (9.2e18); a larger value is an error, never a wrong number."""
+    1,000 times is 12340.0, not 12340.000000000115).
+
+    128 bits hold totals below 2^63, and Polars would wrap beyond them: when the absolute
+    values add up to 2^62 (4.6e18) or more, the result is the plain float sum instead (the
+    SQL macro raises an error there)."""
     col = pl.col(column) if isinstance(column, str) else column
-    return (col * EXACT_SUM_UNIT).cast(pl.Int128).sum().cast(pl.Float64) / EXACT_SUM_UNIT
+    # clipped so that the cast never fails; a clipped value makes the other branch win
+    units = (col.clip(-EXACT_SUM_LIMIT, EXACT_SUM_LIMIT) * EXACT_SUM_UNIT).cast(pl.Int128)
+    return (pl.when(col.abs().sum() < EXACT_SUM_LIMIT)
+            .then(units.sum().cast(pl.Float64) / EXACT_SUM_UNIT)
+            .otherwise(col.sum()))
 
 
 def ratio(numerator: str | pl.Expr, denominator: str | pl.Expr) -> pl.Expr:
@@ -158,7 +167,8 @@ def metrics_markdown() -> str:
         "to a double. It is the correctly rounded sum of the values (12.34 added 1,000 times is",
         "12340.0, where a running float sum gives 12340.000000000115) and it does not depend on",
         "the order rows arrive in, so the same data gives the same bytes on every run and any",
-        "thread count. Values and totals must stay below 2^63 (9.2e18): beyond, an error.",
+        "thread count. Beyond 2^62 (4.6e18) in absolute value, SQL raises an error and the",
+        "Polars twin falls back to a float sum.",
         "",
         "## KPIs (`summary`)",
         "",

@@ -70,10 +70,18 @@ def test_exact_sum_is_the_correctly_rounded_sum() -> None:
                    "FROM frame").fetchall() == [(12340.0, 1.0, None)]
 
 
-def test_exact_sum_refuses_what_it_cannot_hold() -> None:
+def test_exact_sum_never_wraps_what_it_cannot_hold() -> None:
     con = duckdb.connect()
     define_exact_sum(con)
     with pytest.raises(duckdb.Error):  # 1e19 · 2^64 is beyond 128 bits: an error, not a wrap
         con.sql("SELECT exact_sum(1e19::DOUBLE)").fetchall()
-    with pytest.raises(pl.exceptions.InvalidOperationError):
-        pl.DataFrame({"v": [1e19]}).select(exact_sum("v"))
+    with pytest.raises(duckdb.Error):  # four values of 2^62: the 128-bit total overflows
+        con.sql("SELECT exact_sum(v) FROM (VALUES (2.0 ^ 62), (2.0 ^ 62), (2.0 ^ 62), "
+                "(2.0 ^ 62)) t(v)").fetchall()
+    # Polars would wrap 4 · 2^126 to 0: at or beyond 2^62 of absolute values it is the float
+    # sum (2^64, exact here); just below, still the exact sum
+    frame = pl.DataFrame({"big": [2.0**62] * 4, "huge": [1e19, 2.0, None, None],
+                          "below": [2.0**61, 2.0**60, 0.5, 0.25]})
+    # 1e19 + 2 as floats is 1e19 (its neighbours are 2048 apart); 2^61 + 2^60 + 0.75 is exact
+    assert frame.select(exact_sum("big"), exact_sum("huge"), exact_sum("below")).row(0) == (
+        2.0**64, 1e19, 2.0**61 + 2.0**60 + 0.75)
