@@ -85,3 +85,19 @@ def test_exact_sum_never_wraps_what_it_cannot_hold() -> None:
     # 1e19 + 2 as floats is 1e19 (its neighbours are 2048 apart); 2^61 + 2^60 + 0.75 is exact
     assert frame.select(exact_sum("big"), exact_sum("huge"), exact_sum("below")).row(0) == (
         2.0**64, 1e19, 2.0**61 + 2.0**60 + 0.75)
+
+
+def test_report_same_bytes_with_one_or_four_threads(copies: dict[int, Path]) -> None:
+    """The period report (every section, charts included) with a fixed generation time."""
+    from datetime import UTC, datetime
+
+    from campaign_roi.dataset import Dataset
+    from campaign_roi.periods import parse_period
+    from campaign_roi.report import render_report
+    from campaign_roi.report_data import period_report
+
+    when = datetime(2025, 10, 1, tzinfo=UTC)
+    pages = {render_report(period_report(Dataset.open(data), parse_period("2025Q3"),
+                                         generated_at=when))
+             for data in copies.values()}
+    assert len(pages) == 1
