@@ -116,6 +116,20 @@ def tiny(make_dataset: Callable[..., Path]) -> Path:
 from story import story  # noqa: E402, F401  (the hand-computed KPI story fixture)
 
 
+@pytest.fixture(scope="session")
+def small_seed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seed story (SPEC §9) at scale 0.002, written once by `campaign-roi generate`; for
+    tests of wiring (CLI options, progress), never mutated."""
+    from click.testing import CliRunner
+
+    from campaign_roi.cli import main
+
+    out = tmp_path_factory.mktemp("seed") / "data"
+    r = CliRunner().invoke(main, ["generate", "--out", str(out), "--scale", "0.002", "--quiet"])
+    assert r.exit_code == 0, r.output
+    return out
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Derived-facts cache (campaign_roi.cache) in a temp dir, never the user's home."""

@@ -7,18 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from campaign_roi.cli import main
-
-
-@pytest.fixture(scope="module")
-def seed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("seed") / "data"
-    r = CliRunner().invoke(main, ["generate", "--out", str(out), "--scale", "0.002", "--quiet"])
-    assert r.exit_code == 0, r.output
-    return out
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -26,8 +17,8 @@ def run(*args: str) -> tuple[int, str]:
     return r.exit_code, r.output
 
 
-def test_funnel_json_is_monotone_and_exports_dropped(seed: Path, tmp_path: Path) -> None:
-    code, out = run("funnel", "--data", str(seed), "--steps", "register,first_order,order",
+def test_funnel_json_is_monotone_and_exports_dropped(small_seed: Path, tmp_path: Path) -> None:
+    code, out = run("funnel", "--data", str(small_seed), "--steps", "register,first_order,order",
                     "--window", "30d", "--period", "2025Q3", "--format", "json",
                     "--export-dropped", "2", str(tmp_path))
     assert code == 0, out
@@ -39,26 +30,26 @@ def test_funnel_json_is_monotone_and_exports_dropped(seed: Path, tmp_path: Path)
     assert len(dropped) - 1 == rows[1]["dropped"]  # header + one line per dropped user
 
 
-def test_funnel_errors(seed: Path) -> None:
-    code, out = run("funnel", "--data", str(seed), "--steps", "register,bogus")
+def test_funnel_errors(small_seed: Path) -> None:
+    code, out = run("funnel", "--data", str(small_seed), "--steps", "register,bogus")
     assert code == 1 and "bogus" in out and "Traceback" not in out
-    code, out = run("funnel", "--data", str(seed), "--steps", "register", "--window", "two")
+    code, out = run("funnel", "--data", str(small_seed), "--steps", "register", "--window", "two")
     assert code == 2 and "14d" in out
 
 
-def test_retention_wide_and_long(seed: Path) -> None:
-    code, out = run("retention", "--data", str(seed), "--periods", "2", "--format", "csv")
+def test_retention_wide_and_long(small_seed: Path) -> None:
+    code, out = run("retention", "--data", str(small_seed), "--periods", "2", "--format", "csv")
     assert code == 0, out
     assert out.splitlines()[0] == "cohort,cohort_size,period_0,period_1,period_2"
-    code, out = run("retention", "--data", str(seed), "--shape", "long", "--by", "channel",
+    code, out = run("retention", "--data", str(small_seed), "--shape", "long", "--by", "channel",
                     "--format", "json")
     rows = json.loads(out)
     assert set(rows[0]) == {"channel", "cohort", "cohort_size", "period", "retention"}
     assert all(r["retention"] is None or 0 <= r["retention"] <= 1 for r in rows)
 
 
-def test_segments_export_and_compare(seed: Path, tmp_path: Path) -> None:
-    code, out = run("segments", "--data", str(seed), "--format", "json", "--export",
+def test_segments_export_and_compare(small_seed: Path, tmp_path: Path) -> None:
+    code, out = run("segments", "--data", str(small_seed), "--format", "json", "--export",
                     str(tmp_path))
     assert code == 0, out
     rows = json.loads(out.split("\nwrote")[0])
@@ -67,12 +58,12 @@ def test_segments_export_and_compare(seed: Path, tmp_path: Path) -> None:
     assert len(files) == 8
     exported = sum(len(f.read_text().splitlines()) - 1 for f in files)
     assert exported == sum(r["users"] for r in rows)  # every user in exactly one file
-    code, out = run("sql", "--data", str(seed), "--format", "json",
+    code, out = run("sql", "--data", str(small_seed), "--format", "json",
                     "SELECT count(*) AS n FROM users")
     assert json.loads(out)[0]["n"] == exported
-    code, out = run("segments", "--data", str(seed), "--compare", "2025-06-30", "--format", "csv")
+    code, out = run("segments", "--data", str(small_seed), "--compare", "2025-06-30", "--format", "csv")
     assert code == 0 and out.splitlines()[0] == "from_segment,to_segment,users"
-    code, out = run("segments", "--data", str(seed), "--as-of", "yesterday")
+    code, out = run("segments", "--data", str(small_seed), "--as-of", "yesterday")
     assert code == 1 and "--as-of" in out
 
 

@@ -93,14 +93,6 @@ def test_ticker_redraws_during_a_query_and_stops_on_close() -> None:
     assert all(part.startswith("  sql · ") for part in text.split(ERASE)[1:-1])
 
 
-@pytest.fixture(scope="module")
-def seed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("seed") / "data"
-    r = CliRunner().invoke(main, ["generate", "--out", str(out), "--scale", "0.002", "--quiet"])
-    assert r.exit_code == 0, r.output
-    return out
-
-
 def invoke(args: list[str], terminal: bool, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setattr(cli, "_stderr_is_terminal", lambda: terminal)
     return CliRunner().invoke(main, args)
@@ -112,8 +104,8 @@ def invoke(args: list[str], terminal: bool, monkeypatch: pytest.MonkeyPatch) -> 
     ["validate"],
 ])
 def test_terminal_shows_the_stages_and_stdout_is_unchanged(
-        seed: Path, command: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    args = [*command, "--data", str(seed)]
+        small_seed: Path, command: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    args = [*command, "--data", str(small_seed)]
     piped = invoke(args, False, monkeypatch)
     shown = invoke(args, True, monkeypatch)
     quiet = invoke([*args, "--quiet"], True, monkeypatch)
@@ -131,10 +123,10 @@ def test_terminal_shows_the_stages_and_stdout_is_unchanged(
     assert expected <= stages, stages
 
 
-def test_report_sections_show_on_the_line(seed: Path, tmp_path: Path,
+def test_report_sections_show_on_the_line(small_seed: Path, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "r.html"
-    shown = invoke(["report", "--period", "2025Q3", "--data", str(seed), "--out", str(out)],
+    shown = invoke(["report", "--period", "2025Q3", "--data", str(small_seed), "--out", str(out)],
                    True, monkeypatch)
     assert shown.exit_code == 0, shown.output
     assert shown.stdout == f"wrote {out}\n"
