@@ -706,4 +706,4 @@ def segments(as_of: str | None, export_dir: str | None, compare_to: str | None,
     if export_dir:
         counts = export_segments(ds.con, export_dir, day, thresholds)
         echo(f"wrote {len(counts)} CSV files to {export_dir} "
-                   f"({sum(counts.values()):,} users)", err=True)
+             f"({sum(counts.values()):,} users)", err=True)

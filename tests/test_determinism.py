@@ -18,16 +18,13 @@ from campaign_roi.metrics import define_exact_sum, exact_sum
 
 
 @pytest.fixture(scope="module")
-def copies(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+def copies(small_seed: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
     """The seed story twice, run by DuckDB with 1 and with 4 threads."""
-    base = tmp_path_factory.mktemp("seed")
-    r = CliRunner().invoke(main, ["generate", "--out", str(base / "data"), "--scale", "0.003",
-                                  "--quiet"])
-    assert r.exit_code == 0, r.output
+    base = tmp_path_factory.mktemp("threads")
     out = {}
     for threads in (1, 4):
         target = base / f"threads{threads}"
-        shutil.copytree(base / "data", target)
+        shutil.copytree(small_seed, target)
         config = target / "campaign_roi.toml"
         text = config.read_text(encoding="utf-8") if config.exists() else ""
         assert "[engine]" not in text
