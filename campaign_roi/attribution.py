@@ -345,33 +345,108 @@ class Attribution:
             )
         )
 
+    def totals(self, key: str = "channel", paid_end: date | None = None) -> pl.DataFrame:
+        """The credits summed per model and ``key`` (``channel`` or ``campaign_id``): ``model,
+        key, credit, value_credit, net_value_credit, paid_credit``, one row per pair, unsorted.
+
+        The sums are those of :meth:`credits` grouped the same way, but no per-conversion row
+        leaves DuckDB: the rule models, ``shapley`` (its touch weights per path, a small
+        table, joined to the journeys in SQL) and ``organic`` are summed there, so memory
+        does not grow with the period's conversions. ``paid_credit`` (with ``paid_end``) is
+        the credit of conversions whose user has a first order on or before ``paid_end``
+        (the channel table's paid rate); it is null for ``markov`` (a global split, no
+        per-user credit) and without ``paid_end``."""
+        if key not in ("channel", "campaign_id"):
+            raise ValueError(f"cannot total credits by {key!r}")
+        self.prepare()
+        models = self.opts.models
+        self.ds.stage("credits: " + ", ".join(models))
+        paid_join, paid_sum = self._paid_sql(paid_end)
+        params: dict[str, Any] = {} if paid_end is None else {"paid_end": paid_end}
+        sums = (f"exact_sum(c.credit) AS credit, exact_sum(c.value_credit) AS value_credit, "
+                f"exact_sum(c.net_value_credit) AS net_value_credit, {paid_sum} AS paid_credit")
+        frames: list[pl.DataFrame] = []
+        rules = [m for m in models if m in RULE_MODELS]
+        if rules:
+            frames.append(self.ds.sql(
+                f"SELECT c.model, c.{key}, {sums} FROM ("
+                + load_query("marts/rule_credits")
+                + f") AS c {paid_join} WHERE list_contains($models, c.model) GROUP BY 1, 2",
+                {**params, "half_life_days": self.half_life_days, "models": rules},
+            ))
+        if "shapley" in models:
+            frames.append(self._shapley_totals(key, sums, paid_join, params))
+        if "markov" in models:
+            frames.append(self._markov_credits().with_columns(
+                paid_credit=pl.lit(None, pl.Float64)))
+        frames.append(self.ds.sql(
+            # a conversion without an eligible touch: all its credit to organic, every model
+            f"SELECT m.model, '{ORGANIC}' AS channel, CAST(NULL AS VARCHAR) AS campaign_id, "
+            f"{sums} FROM (SELECT 1.0 AS credit, value AS value_credit, "
+            "net_value AS net_value_credit, user_id FROM period_conversions "
+            "ANTI JOIN (SELECT DISTINCT conversion_id FROM journeys) USING (conversion_id)"
+            f") AS c {paid_join} CROSS JOIN (SELECT unnest($models) AS model) AS m "
+            "GROUP BY 1, 2, 3",
+            {**params, "models": list(models)},
+        ).select("model", key, "credit", "value_credit", "net_value_credit", "paid_credit"))
+        schema = {"model": pl.String, key: pl.String, "credit": pl.Float64,
+                  "value_credit": pl.Float64, "net_value_credit": pl.Float64,
+                  "paid_credit": pl.Float64}
+        credits = pl.concat([f.select(list(schema)).cast(schema)  # type: ignore[arg-type]
+                             for f in frames])
+        # a key can come from two sources (a touch channel named like organic): sum again;
+        # the paid credit is known only when every part of the pair has it
+        return credits.group_by("model", key).agg(
+            exact_sum("credit").alias("credit"),
+            exact_sum("value_credit").alias("value_credit"),
+            exact_sum("net_value_credit").alias("net_value_credit"),
+            pl.when(pl.col("paid_credit").is_not_null().all())
+            .then(exact_sum("paid_credit")).alias("paid_credit"),
+        )
+
+    @staticmethod
+    def _paid_sql(paid_end: date | None) -> tuple[str, str]:
+        """The join and the sum of the paid credit (:meth:`totals`) over a credit table ``c``
+        with a ``user_id``: the users with a first order by ``$paid_end``."""
+        if paid_end is None:
+            return "", "CAST(NULL AS DOUBLE)"
+        return ("LEFT JOIN (SELECT user_id, 1.0 AS paid FROM conversions "
+                "WHERE conversion_type = 'first_order' AND conversion_date <= $paid_end) AS p "
+                "ON p.user_id = c.user_id",
+                "exact_sum(c.credit * coalesce(p.paid, 0.0))")
+
+    def _shapley_totals(self, key: str, sums: str, paid_join: str,
+                        params: dict[str, Any]) -> pl.DataFrame:
+        """Shapley credits summed in DuckDB: each touch gets the weight of its position in its
+        conversion's path (the same weights and paths as :meth:`_shapley_credits`)."""
+        from campaign_roi.shapley import shapley_touch_weights
+
+        weights = shapley_touch_weights(_for_models(self.paths())).select(
+            "path", pl.col("position").cast(pl.Int64).alias("pos"), "channel", "weight")
+        con = self.ds.con
+        con.register("_shapley_weights", weights)
+        try:
+            return self.ds.sql(
+                "WITH paths AS (SELECT conversion_id, string_agg(channel, ' > ' ORDER BY pos) "
+                "AS path FROM journeys GROUP BY conversion_id), "
+                "c AS (SELECT w.channel, j.campaign_id, j.user_id, w.weight AS credit, "
+                "w.weight * j.value AS value_credit, w.weight * j.net_value AS net_value_credit "
+                "FROM journeys AS j JOIN paths USING (conversion_id) "
+                "JOIN _shapley_weights AS w ON w.path = paths.path AND w.pos = j.pos) "
+                f"SELECT 'shapley' AS model, c.{key}, {sums} FROM c {paid_join} GROUP BY 1, 2",
+                params,
+            )
+        finally:
+            con.unregister("_shapley_weights")
+
     def summary(self, by: str = "channel") -> pl.DataFrame:
         """``model, channel|campaign_id, conversions, value, share`` (share of conversions)."""
         if by not in ("channel", "campaign"):
             raise UserError(f"--by {by!r} is unknown; use channel or campaign")
         key = "channel" if by == "channel" else "campaign_id"
         value = "net_value_credit" if self.opts.net else "value_credit"
-        models = self.opts.models
-        rules = [m for m in models if m in RULE_MODELS]
-        others = tuple(m for m in models if m not in RULE_MODELS)
-        # the rule models are summed in DuckDB (no per-touch rows leave the database); the
-        # data-driven ones (small, per channel or per path) go through their credit frames
-        self.prepare()
-        frames: list[pl.DataFrame] = []
-        if rules:
-            frames.append(self._rule_credits(
-                f"model, {key}, exact_sum(credit) AS credit, exact_sum({value}) AS {value}",
-                "GROUP BY ALL",
-                rules))
-        if "shapley" in others:
-            frames.append(self._shapley_credits())
-        if "markov" in others:
-            frames.append(self._markov_credits())
-        frames.append(self._organic_credits(models))
-        schema = {"model": pl.String, key: pl.String, "credit": pl.Float64, value: pl.Float64}
-        credits = pl.concat([f.select(list(schema)).cast(schema)  # type: ignore[arg-type]
-                             for f in frames])
-        return summarise_credits(credits, key, value, models)
+        # summed in DuckDB (no per-touch rows leave the database)
+        return summarise_credits(self.totals(key), key, value, self.opts.models)
 
 
 def summarise_credits(

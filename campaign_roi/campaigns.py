@@ -9,7 +9,7 @@ import polars as pl
 from campaign_roi.attribution import DEFAULT_MODEL, Attribution, AttributionOptions
 from campaign_roi.errors import UserError
 from campaign_roi.kpis import prepare_campaign_results
-from campaign_roi.metrics import exact_sum, ratio
+from campaign_roi.metrics import ratio
 from campaign_roi.periods import Period
 
 if TYPE_CHECKING:
@@ -29,12 +29,11 @@ def campaign_table(
     results = ds.sql("SELECT * FROM campaign_results")
     if period is not None:
         results = results.filter(pl.col("start_date").is_between(period.start, period.end))
-    credits = Attribution(ds, AttributionOptions(
+    attributed = Attribution(ds, AttributionOptions(
         conversion="order", models=(model,),
         start=period.start if period else None, end=period.end if period else None,
-    )).credits()
-    attributed = credits.filter(pl.col("campaign_id").is_not_null()).group_by("campaign_id").agg(
-        attributed_revenue=exact_sum("value_credit"))
+    )).totals("campaign_id").filter(pl.col("campaign_id").is_not_null()).select(
+        "campaign_id", attributed_revenue="value_credit")
     return (
         results.join(attributed, on="campaign_id", how="left")
         .with_columns(

@@ -3,6 +3,7 @@ revenue per channel group for a period and model, with CAC, ROAS and net ROI."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -14,7 +15,7 @@ from campaign_roi.attribution import (
     touches_between,
 )
 from campaign_roi.config import ORGANIC
-from campaign_roi.metrics import exact_sum, ratio
+from campaign_roi.metrics import ratio
 from campaign_roi.periods import Period
 
 if TYPE_CHECKING:
@@ -24,28 +25,24 @@ CHANNEL_COLUMNS = ("channel", "spend", "touches", "new_users", "paid_rate", "fir
                    "revenue", "cac", "roas", "roi_net")
 
 
-def _credits(ds: Dataset, period: Period, model: str, conversion: str) -> pl.DataFrame:
+def _totals(ds: Dataset, period: Period, model: str, conversion: str,
+            paid_end: date | None = None) -> pl.DataFrame:
+    """The ``model``'s credits of the period's ``conversion``s summed per channel."""
     return Attribution(ds, AttributionOptions(
-        conversion=conversion, models=(model,), start=period.start, end=period.end)).credits()
+        conversion=conversion, models=(model,), start=period.start, end=period.end,
+    )).totals("channel", paid_end)
 
 
 def channel_table(ds: Dataset, period: Period, model: str = DEFAULT_MODEL) -> pl.DataFrame:
     ds.materialize("conversions")  # read by all three attribution runs
-    register = _credits(ds, period, model, "register")
-    payers = ds.sql(
-        "SELECT user_id, 1.0 AS paid FROM conversions "
-        "WHERE conversion_type = 'first_order' AND conversion_date <= $end",
-        {"end": period.end},
-    )
-    new_users = register.join(payers, on="user_id", how="left").group_by("channel").agg(
-        new_users=exact_sum("credit"),
-        paid_users=exact_sum(pl.col("credit") * pl.col("paid").fill_null(0.0)),
-        per_user=pl.col("user_id").is_not_null().all(),
-    )
-    first_orders = _credits(ds, period, model, "first_order").group_by("channel").agg(
-        first_orders=exact_sum("credit"))
-    revenue = _credits(ds, period, model, "order").group_by("channel").agg(
-        revenue=exact_sum("value_credit"))
+    # paid users: the attributed new users with a first order by the end of the period; the
+    # credits are summed in DuckDB, so no per-conversion row is held here
+    new_users = _totals(ds, period, model, "register", paid_end=period.end).select(
+        "channel", new_users="credit", paid_users="paid_credit",
+        per_user=pl.col("paid_credit").is_not_null())
+    first_orders = _totals(ds, period, model, "first_order").select(
+        "channel", first_orders="credit")
+    revenue = _totals(ds, period, model, "order").select("channel", revenue="value_credit")
     params = {"start": period.start, "end": period.end}
     spend = ds.sql(
         "SELECT channel_group AS channel, exact_sum(cost) AS spend FROM spend "

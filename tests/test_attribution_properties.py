@@ -17,8 +17,9 @@ import polars as pl
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from campaign_roi.attribution import RULE_MODELS, Attribution, AttributionOptions
+from campaign_roi.attribution import MODELS, RULE_MODELS, Attribution, AttributionOptions
 from campaign_roi.dataset import Dataset
+from campaign_roi.metrics import exact_sum
 from tests.conftest import write_dataset
 
 START = datetime(2025, 7, 1)
@@ -223,3 +224,44 @@ def test_acquisition_is_the_register_last_non_direct(
             assert ds.con.sql("SELECT count(*) FROM duckdb_tables() WHERE table_name = "
                               "'period_acquisition'").fetchall()[0][0] == 0
             ds.con.close()
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(raw=st.lists(event, min_size=1, max_size=25),
+       conversion=st.sampled_from(["register", "first_order", "order"]),
+       key=st.sampled_from(["channel", "campaign_id"]),
+       paid_day=st.one_of(st.none(), st.integers(0, 40)))
+def test_totals_are_the_credits_summed(raw: list[tuple[str, int, str, str, float]],
+                                       conversion: str, key: str,
+                                       paid_day: int | None) -> None:
+    """Attribution.totals (summed in DuckDB: rule models, Shapley through its path weights,
+    organic) equals the per-conversion credits summed per (model, key) for all eight models,
+    to the last bit; the paid credit is the credit of users with a first order by the day,
+    null for markov's channels (no per-user credit)."""
+    df = build(raw).with_columns(
+        campaign_id=pl.when(pl.col("event_type") == "touch")
+        .then(pl.format("c{}", pl.int_range(pl.len()) % 3)))
+    paid_end = None if paid_day is None else START.date() + timedelta(days=paid_day)
+    with tempfile.TemporaryDirectory() as tmp:
+        ds = Dataset.open(write_dataset(Path(tmp) / "ds", df, form="parquet"))
+        run = Attribution(ds, AttributionOptions(conversion=conversion, models=MODELS))
+        credits = run.credits()
+        payers = ds.sql("SELECT user_id, conversion_date FROM conversions "
+                        "WHERE conversion_type = 'first_order'")
+        if paid_end is not None:
+            credits = credits.join(payers.filter(pl.col("conversion_date") <= paid_end)
+                                   .select("user_id", paid=pl.lit(1.0)), on="user_id",
+                                   how="left")
+        want = credits.group_by("model", key).agg(
+            exact_sum("credit").alias("credit"),
+            exact_sum("value_credit").alias("value_credit"),
+            exact_sum("net_value_credit").alias("net_value_credit"),
+            (pl.when(pl.col("user_id").is_not_null().all())
+             .then(exact_sum(pl.col("credit") * pl.col("paid").fill_null(0.0)))
+             if paid_end is not None else pl.lit(None, pl.Float64)).alias("paid_credit"),
+        )
+        got = run.totals(key, paid_end)
+        order = ["model", key]
+        assert got.sort(order, nulls_last=True).rows() == want.sort(order, nulls_last=True).rows()
+        ds.con.close()
