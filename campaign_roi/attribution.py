@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from campaign_roi.config import CONVERSION_TYPES, ORGANIC
+from campaign_roi.dataset import ACQUISITION_TOUCH_COLUMNS
 from campaign_roi.errors import UserError
 from campaign_roi.metrics import define_exact_sum, exact_sum
 from campaign_roi.sql_files import load_query
@@ -116,6 +117,19 @@ def prepare_window_touches(ds: Dataset, start: date, end: date, lookback_days: f
         params={"earliest": earliest, "end": end},
     )
     ds.temp_keys["window_touches"] = (earliest, end)
+    # while the table exists, the acquisition reads its touches from it and only the others
+    # (before or after its days) from the files: the same rows (a report computes the
+    # acquisition of everyone registered by the period's end after this table)
+    ds.con.sql("SET VARIABLE window_touches_from = $d", params={"d": earliest})
+    ds.con.sql("SET VARIABLE window_touches_to = $d", params={"d": end})
+    cols = ACQUISITION_TOUCH_COLUMNS
+    ds.con.sql(
+        f"CREATE OR REPLACE TEMP VIEW acquisition_touches AS SELECT {cols} FROM window_touches "
+        f"UNION ALL SELECT {cols} FROM main.touches "
+        "WHERE local_time < CAST(getvariable('window_touches_from') AS TIMESTAMP) "
+        f"UNION ALL SELECT {cols} FROM main.touches "
+        "WHERE local_time >= CAST(getvariable('window_touches_to') + 1 AS TIMESTAMP)"
+    )
 
 
 #: the temp tables of attribution runs (journeys and what they are built from)
@@ -126,6 +140,7 @@ ATTRIBUTION_TABLES = ("window_touches", "journeys", "null_journeys", "type_conve
 def drop_attribution_tables(ds: Dataset) -> None:
     """Free the attribution runs' tables once no later analysis of the command reads them
     (a report after its channel table), so that later sections have the memory."""
+    ds.con.sql("DROP VIEW IF EXISTS temp.main.acquisition_touches")  # reads window_touches
     for table in ATTRIBUTION_TABLES:
         ds.con.sql(f"DROP TABLE IF EXISTS temp.main.{table}")
         ds.temp_keys.pop(table, None)

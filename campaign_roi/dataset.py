@@ -45,6 +45,10 @@ SHARED_TABLES_MAX_ROWS = ROWS_PER_SLICE
 #: of SHARED_TABLES_MAX_ROWS rows: at 10x scale 1 (533 M rows) that is 103 days, so a quarter
 #: (2.6-3.3 M registrants) is one statement
 ACQUISITION_PART_DAYS = 920
+
+#: the touch columns the acquisition reads (view ``acquisition_touches``)
+ACQUISITION_TOUCH_COLUMNS = ("user_id, event_time, local_time, event_id, channel, channel_group, "
+                             "campaign_id")
 _NAIVE_TIME_TYPES = ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE")
 #: CSV columns always read as text (see TableFile.csv_text)
 _CSV_TEXT: dict[str, tuple[str, ...]] = {
@@ -365,6 +369,8 @@ class Dataset:
             self.con.sql(f"CREATE VIEW {view} AS " + load_query(f"intermediate/{view}"))
         lookback_us = round(self.config.lookback_days["register"] * 86_400_000_000)
         self.con.sql("SET VARIABLE register_lookback_us = $v", params={"v": lookback_us})
+        self.con.sql(f"CREATE VIEW acquisition_touches AS SELECT {ACQUISITION_TOUCH_COLUMNS} "
+                     "FROM touches")
         self.con.sql("CREATE VIEW acquisition AS " + load_query("intermediate/acquisition"))
         self.con.sql(
             """

@@ -132,10 +132,11 @@ def _prepare_shared(ds: Dataset, period: Period) -> None:
     attribution runs of the period can use, for the widest lookback (channels, attribution)."""
     ds.materialize("conversions")
     if ds.shares_tables():
-        # the daily trend's registrants: a superset of the KPI periods' (all end by P's end)
-        ds.keep_period_acquisition([_registered_by(period)])
+        # the window touches first: the acquisition then reads those touches from memory
         prepare_window_touches(ds, period.start, period.end,
                                max(ds.config.lookback_days.values()))
+        # the daily trend's registrants: a superset of the KPI periods' (all end by P's end)
+        ds.keep_period_acquisition([_registered_by(period)])
 
 
 def _report(ds: Dataset, title: str, period: Period, generated_at: datetime | None,

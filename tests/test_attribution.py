@@ -21,7 +21,9 @@ from campaign_roi.attribution import (
     AttributionOptions,
     attribute,
     attribute_path_table,
+    drop_attribution_tables,
     path_table,
+    prepare_window_touches,
 )
 from campaign_roi.dataset import Dataset
 from campaign_roi.errors import UserError
@@ -501,6 +503,32 @@ def test_users_acquisition_channel(open_ds: Callable[..., Dataset]) -> None:
     # last_non_direct over the first register's 30-day journey; prospects uB, uF, uP absent
     assert got == [("uA", "feed_ads"), ("uC", "feed_ads"), ("uD", "organic"),
                    ("uE", "kol"), ("uG", "kol"), ("uH", "organic")]
+
+
+
+def test_acquisition_with_window_touches_reads_every_touch(
+        open_ds: Callable[..., Dataset]) -> None:
+    """While an attribution run's window_touches table exists, the acquisition reads its
+    touches there and the others from the files (view acquisition_touches): touches on the
+    last day before the window, its first and last days, and the first day after it."""
+    ds = open_ds(
+        touch("uA", datetime(2025, 7, 4, 23), "kol_a"), reg("uA", datetime(2025, 7, 5, 1)),
+        touch("uB", datetime(2025, 7, 5, 0, 30), "feed_b"), reg("uB", datetime(2025, 7, 5, 2)),
+        touch("uC", datetime(2025, 7, 10, 23, 30), "invite_c"),
+        reg("uC", datetime(2025, 7, 11, 0, 30)),
+        touch("uD", datetime(2025, 7, 11, 0, 10), "wechat_campus_1"),
+        reg("uD", datetime(2025, 7, 11, 1)),
+    )
+    query = "SELECT user_id, acquisition_channel FROM acquisition ORDER BY user_id"
+    want = [("uA", "kol"), ("uB", "feed_ads"), ("uC", "referral"), ("uD", "campus_community")]
+    assert ds.sql(query).rows() == want
+    # lookback 1 day: the window holds local days 7-05 (7-07 - ceil(1) - 1) to 7-10
+    prepare_window_touches(ds, date(2025, 7, 7), date(2025, 7, 10), 1)
+    assert ds.temp_keys["window_touches"] == (date(2025, 7, 5), date(2025, 7, 10))
+    assert ds.sql("SELECT user_id FROM window_touches ORDER BY 1").rows() == [("uB",), ("uC",)]
+    assert ds.sql(query).rows() == want
+    drop_attribution_tables(ds)  # the view over the table goes with it
+    assert ds.sql(query).rows() == want
 
 
 # -- external path tables ---------------------------------------------------------------------

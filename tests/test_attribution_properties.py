@@ -17,7 +17,14 @@ import polars as pl
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from campaign_roi.attribution import MODELS, RULE_MODELS, Attribution, AttributionOptions
+from campaign_roi.attribution import (
+    MODELS,
+    RULE_MODELS,
+    Attribution,
+    AttributionOptions,
+    drop_attribution_tables,
+    prepare_window_touches,
+)
 from campaign_roi.dataset import Dataset
 from campaign_roi.metrics import exact_sum
 from tests.conftest import write_dataset
@@ -195,6 +202,16 @@ def test_acquisition_is_the_register_last_non_direct(
         want = sorted(credits.filter(pl.col("credit") > 0)
                       .select("user_id", "channel", "campaign_id").rows())
         assert acquisition == want
+        # with an attribution run's window touches in memory, the acquisition reads those
+        # there and the touches before and after them from the files: the same rows
+        acq_query = ("SELECT user_id, acquisition_channel, acquisition_campaign_id "
+                     "FROM acquisition ORDER BY user_id")
+        for lo, hi in ((0, 3), (12, 20), (35, 38)):
+            prepare_window_touches(ds, START.date() + timedelta(days=lo),
+                                   START.date() + timedelta(days=hi), 5)
+            assert ds.sql(acq_query).rows() == acquisition
+        drop_attribution_tables(ds)
+        assert ds.sql(acq_query).rows() == acquisition
         days = [(START.date() + timedelta(days=a), START.date() + timedelta(days=a + n))
                 for a, n in ranges]
         registers = dict(ds.sql("SELECT user_id, conversion_date FROM conversions "

@@ -5,7 +5,10 @@
 -- registrants, so a KPI query pays only for the period's new users, and the touches read: only
 -- those on local days from acquisition_from − lookback − 1 to acquisition_to + 1 (one spare day
 -- each side for zone offsets), written on local_time so that the Parquet reader skips the other
--- months' files.
+-- months' files. The touches come from the view acquisition_touches: the touches view, or, while
+-- an attribution run's window_touches table exists, that table plus the touches outside its
+-- days (campaign_roi.attribution.prepare_window_touches): the same rows, fewer of them read
+-- from the files.
 WITH
 registers AS (
     SELECT user_id, conversion_time
@@ -24,7 +27,7 @@ eligible AS (
         t.event_id,
         t.channel
     FROM registers AS r
-    JOIN touches AS t
+    JOIN acquisition_touches AS t
       ON t.user_id = r.user_id
      AND t.event_time <= r.conversion_time
      AND t.event_time > r.conversion_time - to_microseconds(getvariable('register_lookback_us'))
