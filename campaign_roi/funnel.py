@@ -1,10 +1,11 @@
 """Conversion funnels over the event log (SPEC §6).
 
 Step matching runs in DuckDB (``queries/marts/funnel.sql``: the entrants' events within
-their window, then a recursive CTE over the steps, one row per user and reached step); the
-summary table (rates, drop-off, medians) is built with Polars expressions. ``by="channel"``
-reads the acquisition channel afterwards, for the entrants that need it only (entries that
-are not touches). Definitions and edge cases: docs/funnels-retention-lifecycle.md.
+their window, then a recursive CTE over the steps, one row per user and reached step, kept
+as a temp table); DuckDB counts the users and the median times per step, and the summary
+table (rates, drop-off) is built from those with Polars expressions. ``by="channel"`` reads
+the acquisition channel afterwards, for the entrants that need it only (entries that are
+not touches). Definitions and edge cases: docs/funnels-retention-lifecycle.md.
 """
 
 from __future__ import annotations
@@ -115,7 +116,17 @@ def _check_period(start: date, end: date, window: timedelta) -> None:
         raise UserError(f"--window must not be negative (got {window})")
 
 
-def _reached(
+#: the tables a funnel keeps while it runs (dropped at its end)
+_FUNNEL_TABLES = ("funnel_reached", "funnel_entrants", "funnel_channels")
+
+#: the median of ``s`` as Polars computes it (the two middle values lo and hi of an even
+#: count interpolated as lo + (hi - lo) * 0.5; DuckDB's own ``median`` rounds differently in
+#: the last bit): quantile_disc(s, 0.5) is the lower middle, -quantile_disc(-s, 0.5) the upper
+_MEDIAN_SQL = ("quantile_disc({x}, 0.5) + (-quantile_disc(-{x}, 0.5) - quantile_disc({x}, 0.5))"
+               " * 0.5")
+
+
+def _stage_reached(
     con: duckdb.DuckDBPyConnection,
     parsed: list[FunnelStep],
     start: date,
@@ -123,9 +134,12 @@ def _reached(
     window: timedelta,
     by_mode: str,
     by_column: str,
-) -> pl.DataFrame:
-    """One row per (user, reached step): by_value, user_id, step, step_time, entry_time,
-    seconds_from_previous."""
+) -> None:
+    """The temp table ``funnel_reached``: one row per (user, reached step) with by_value,
+    entry_type, user_id, step, step_time, entry_time, seconds_from_previous, and with
+    ``by_mode = 'channel'`` the table ``funnel_channels`` (user_id, acquisition_channel) of
+    the entrants whose entry is not a touch. Kept in DuckDB (which spills) rather than in
+    Polars: on large data a quarter's entrants are millions of rows."""
     window_us = window // timedelta(microseconds=1)
     params = {
         "step_types": [s.event_type for s in parsed],
@@ -141,19 +155,18 @@ def _reached(
     }
     slices = user_slices(con)
     with staged_firsts(con, ["first_order"] if any(s.first_only for s in parsed) else []):
-        frame = pl.concat([
-            con.sql(load_query("marts/funnel"),
-                    params={**params, "user_slices": slices, "user_slice": i}).pl()
-            for i in range(slices)
-        ])
-    frame = frame.with_columns(
-        pl.col("by_value").cast(pl.String),
-        pl.col("step").cast(pl.Int64),
-        pl.col("seconds_from_previous").cast(pl.Float64),
-    )
+        for i in range(slices):
+            into = ("CREATE OR REPLACE TEMP TABLE funnel_reached AS " if i == 0
+                    else "INSERT INTO funnel_reached ")
+            con.sql(into + load_query("marts/funnel"),
+                    params={**params, "user_slices": slices, "user_slice": i})
     if by_mode == "channel":
-        frame = _with_acquisition(con, frame)
-    return frame.drop("entry_type")
+        _stage_channels(con)
+
+
+def _drop_reached(con: duckdb.DuckDBPyConnection) -> None:
+    for table in _FUNNEL_TABLES:
+        con.sql(f"DROP TABLE IF EXISTS temp.main.{table}")
 
 
 _ENTRANT_REGISTER_SPAN = f"""
@@ -164,45 +177,77 @@ WHERE f.conversion_type = 'register'
 """
 
 
-def _with_acquisition(con: duckdb.DuckDBPyConnection, reached: pl.DataFrame) -> pl.DataFrame:
-    """by_value of entries that are not touches: the user's acquisition channel (null when
-    the user never registered), read for those entrants only."""
-    entrants = (
-        reached.filter((pl.col("step") == 1) & (pl.col("entry_type") != "touch"))
-        .select(pl.col("user_id").cast(pl.String))
-    )
-    if entrants.height == 0:
-        return reached
+def _stage_channels(con: duckdb.DuckDBPyConnection) -> None:
+    """``funnel_channels``: the acquisition channel of the entrants whose entry is not a
+    touch (a touch entry's by_value is its own channel group), read for those entrants only;
+    a user who never registered has none (by_value null)."""
+    con.sql("CREATE OR REPLACE TEMP TABLE funnel_entrants AS SELECT user_id "
+            "FROM funnel_reached WHERE step = 1 AND entry_type <> 'touch'")
+    con.sql("CREATE OR REPLACE TEMP TABLE funnel_channels "
+            "(user_id VARCHAR, acquisition_channel VARCHAR)")
+    if not con.sql("SELECT count(*) FROM funnel_entrants").fetchall()[0][0]:
+        return
     relation = acquisition_relation(con)
-    con.register("funnel_entrants", entrants)
-    try:
-        window: AbstractContextManager[None] = nullcontext()
-        if relation == "acquisition":
-            # the acquisition view only for registrants of the entrants' first-register days
-            with staged_firsts(con, ["register"]):
-                first, last = con.sql(_ENTRANT_REGISTER_SPAN).fetchall()[0]
-            if first is None:  # none of them ever registered
-                return reached.with_columns(
-                    pl.when(pl.col("entry_type") == "touch").then(pl.col("by_value"))
-                    .otherwise(None).alias("by_value")
-                )
-            window = acquisition_window(con, first, last)
-        with window:
-            channels = con.sql(
-                f"SELECT e.user_id, a.acquisition_channel FROM funnel_entrants AS e "
-                f"JOIN {relation} AS a ON a.user_id = e.user_id"
-            ).pl()
-    finally:
-        con.unregister("funnel_entrants")
-    return (
-        reached.join(channels.with_columns(pl.col("acquisition_channel").cast(pl.String)),
-                     on="user_id", how="left")
-        .with_columns(
-            pl.when(pl.col("entry_type") == "touch").then(pl.col("by_value"))
-            .otherwise(pl.col("acquisition_channel")).alias("by_value")
+    window: AbstractContextManager[None] = nullcontext()
+    if relation == "acquisition":
+        # the acquisition view only for registrants of the entrants' first-register days
+        with staged_firsts(con, ["register"]):
+            first, last = con.sql(_ENTRANT_REGISTER_SPAN).fetchall()[0]
+        if first is None:  # none of them ever registered
+            return
+        window = acquisition_window(con, first, last)
+    with window:
+        con.sql(
+            "INSERT INTO funnel_channels SELECT e.user_id, "
+            "CAST(a.acquisition_channel AS VARCHAR) FROM funnel_entrants AS e "
+            f"JOIN {relation} AS a ON a.user_id = e.user_id"
         )
-        .drop("acquisition_channel")
-    )
+
+
+def _reached(
+    con: duckdb.DuckDBPyConnection,
+    parsed: list[FunnelStep],
+    start: date,
+    end: date,
+    window: timedelta,
+) -> pl.DataFrame:
+    """One row per (user, reached step): user_id, step, step_time, entry_time (for the
+    export of dropped users)."""
+    _stage_reached(con, parsed, start, end, window, "none", "user_id")
+    try:
+        return con.sql("SELECT CAST(user_id AS VARCHAR) AS user_id, CAST(step AS BIGINT) AS step, "
+                       "step_time, entry_time FROM funnel_reached").pl()
+    finally:
+        _drop_reached(con)
+
+
+def _step_counts(
+    con: duckdb.DuckDBPyConnection,
+    parsed: list[FunnelStep],
+    start: date,
+    end: date,
+    window: timedelta,
+    by_mode: str,
+    by_column: str,
+) -> pl.DataFrame:
+    """Users and median time from the previous step per (by_value, step), summed in DuckDB:
+    by_value, step, users, median_time_from_previous."""
+    _stage_reached(con, parsed, start, end, window, by_mode, by_column)
+    try:
+        by, join = "r.by_value", ""
+        if by_mode == "channel":
+            by = ("CASE WHEN r.entry_type = 'touch' THEN r.by_value "
+                  "ELSE c.acquisition_channel END")
+            join = "LEFT JOIN funnel_channels AS c ON c.user_id = r.user_id"
+        seconds = "CAST(r.seconds_from_previous AS DOUBLE)"
+        return con.sql(
+            f"SELECT CAST({by} AS VARCHAR) AS by_value, CAST(r.step AS BIGINT) AS step, "
+            "count(*) AS users, "
+            f"{_MEDIAN_SQL.format(x=seconds)} AS median_time_from_previous "
+            f"FROM funnel_reached AS r {join} GROUP BY 1, 2"
+        ).pl()
+    finally:
+        _drop_reached(con)
 
 
 def _safe_div(num: pl.Expr, den: pl.Expr) -> pl.Expr:
@@ -210,20 +255,17 @@ def _safe_div(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     return pl.when(den > 0).then(num.cast(pl.Float64) / den.cast(pl.Float64)).otherwise(None)
 
 
-def funnel_table(reached: pl.DataFrame, labels: list[str], by_name: str | None) -> pl.DataFrame:
-    """Summarise per-user reached steps into the §7 funnel table (Polars only)."""
+def funnel_table(counts: pl.DataFrame, labels: list[str], by_name: str | None) -> pl.DataFrame:
+    """The §7 funnel table from the per-(by_value, step) users and medians (Polars only)."""
     steps = pl.DataFrame(
         {"step_index": list(range(1, len(labels) + 1)), "step": labels},
         schema={"step_index": pl.Int64, "step": pl.String},
     )
-    counts = reached.group_by("by_value", "step").agg(
-        pl.len().cast(pl.Int64).alias("users"),
-        pl.col("seconds_from_previous").median().alias("median_time_from_previous"),
-    ).rename({"step": "step_index"})
+    counts = counts.with_columns(pl.col("users").cast(pl.Int64)).rename({"step": "step_index"})
     if by_name is None:
         groups = pl.DataFrame({"by_value": [None]}, schema={"by_value": pl.String})
     else:
-        groups = reached.filter(pl.col("step") == 1).select("by_value").unique()
+        groups = counts.filter(pl.col("step_index") == 1).select("by_value").unique()
     grid = groups.join(steps, how="cross").join(
         counts, on=["by_value", "step_index"], how="left", nulls_equal=True
     )
@@ -269,8 +311,8 @@ def funnel(
     parsed = parse_steps(steps)
     _check_period(start, end, window)
     by_mode, by_column, by_name = _resolve_by(con, by)
-    reached = _reached(con, parsed, start, end, window, by_mode, by_column)
-    return funnel_table(reached, [s.label for s in parsed], by_name)
+    counts = _step_counts(con, parsed, start, end, window, by_mode, by_column)
+    return funnel_table(counts, [s.label for s in parsed], by_name)
 
 
 def funnel_dropped_users(
@@ -291,7 +333,7 @@ def funnel_dropped_users(
     if not 2 <= step <= len(parsed):
         raise UserError(f"--step must be between 2 and {len(parsed)} (the number of steps); "
                         f"got {step}")
-    reached = _reached(con, parsed, start, end, window, "none", "user_id")
+    reached = _reached(con, parsed, start, end, window)
     labels = pl.DataFrame(
         {"last_step": list(range(1, len(parsed) + 1)), "last_step_name": [s.label for s in parsed]},
         schema={"last_step": pl.Int64, "last_step_name": pl.String},
