@@ -213,8 +213,8 @@ def _reached(
 ) -> pl.DataFrame:
     """One row per (user, reached step): user_id, step, step_time, entry_time (for the
     export of dropped users)."""
-    _stage_reached(con, parsed, start, end, window, "none", "user_id")
     try:
+        _stage_reached(con, parsed, start, end, window, "none", "user_id")
         return con.sql("SELECT CAST(user_id AS VARCHAR) AS user_id, CAST(step AS BIGINT) AS step, "
                        "step_time, entry_time FROM funnel_reached").pl()
     finally:
@@ -232,8 +232,8 @@ def _step_counts(
 ) -> pl.DataFrame:
     """Users and median time from the previous step per (by_value, step), summed in DuckDB:
     by_value, step, users, median_time_from_previous."""
-    _stage_reached(con, parsed, start, end, window, by_mode, by_column)
     try:
+        _stage_reached(con, parsed, start, end, window, by_mode, by_column)
         by, join = "r.by_value", ""
         if by_mode == "channel":
             by = ("CASE WHEN r.entry_type = 'touch' THEN r.by_value "
