@@ -10,8 +10,8 @@ not touches). Definitions and edge cases: docs/funnels-retention-lifecycle.md.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -126,20 +126,32 @@ _MEDIAN_SQL = ("quantile_disc({x}, 0.5) + (-quantile_disc(-{x}, 0.5) - quantile_
                " * 0.5")
 
 
-def _stage_reached(
+@contextmanager
+def _reached_table(
     con: duckdb.DuckDBPyConnection,
     parsed: list[FunnelStep],
     start: date,
     end: date,
     window: timedelta,
-    by_mode: str,
-    by_column: str,
-) -> None:
-    """The temp table ``funnel_reached``: one row per (user, reached step) with by_value,
-    entry_type, user_id, step, step_time, entry_time, seconds_from_previous, and with
-    ``by_mode = 'channel'`` the table ``funnel_channels`` (user_id, acquisition_channel) of
-    the entrants whose entry is not a touch. Kept in DuckDB (which spills) rather than in
-    Polars: on large data a quarter's entrants are millions of rows."""
+    by_mode: str = "none",
+    by_column: str = "user_id",
+) -> Iterator[None]:
+    """Within the block, the temp table ``funnel_reached``: one row per (user, reached step)
+    with by_value, entry_type, user_id, step, step_time, entry_time, seconds_from_previous,
+    and with ``by_mode = 'channel'`` the table ``funnel_channels`` (user_id,
+    acquisition_channel) of the entrants whose entry is not a touch; dropped after the block
+    (or a failure). Kept in DuckDB (which spills) rather than in Polars: on large data a
+    quarter's entrants are millions of rows."""
+    try:
+        _stage_reached(con, parsed, start, end, window, by_mode, by_column)
+        yield
+    finally:
+        for table in _FUNNEL_TABLES:
+            con.sql(f"DROP TABLE IF EXISTS temp.main.{table}")
+
+
+def _stage_reached(con: duckdb.DuckDBPyConnection, parsed: list[FunnelStep], start: date,
+                   end: date, window: timedelta, by_mode: str, by_column: str) -> None:
     window_us = window // timedelta(microseconds=1)
     params = {
         "step_types": [s.event_type for s in parsed],
@@ -162,11 +174,6 @@ def _stage_reached(
                     params={**params, "user_slices": slices, "user_slice": i})
     if by_mode == "channel":
         _stage_channels(con)
-
-
-def _drop_reached(con: duckdb.DuckDBPyConnection) -> None:
-    for table in _FUNNEL_TABLES:
-        con.sql(f"DROP TABLE IF EXISTS temp.main.{table}")
 
 
 _ENTRANT_REGISTER_SPAN = f"""
@@ -204,50 +211,27 @@ def _stage_channels(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
-def _reached(
-    con: duckdb.DuckDBPyConnection,
-    parsed: list[FunnelStep],
-    start: date,
-    end: date,
-    window: timedelta,
-) -> pl.DataFrame:
-    """One row per (user, reached step): user_id, step, step_time, entry_time (for the
-    export of dropped users)."""
-    try:
-        _stage_reached(con, parsed, start, end, window, "none", "user_id")
-        return con.sql("SELECT CAST(user_id AS VARCHAR) AS user_id, CAST(step AS BIGINT) AS step, "
-                       "step_time, entry_time FROM funnel_reached").pl()
-    finally:
-        _drop_reached(con)
+def _reached(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """One row per (user, reached step) of ``funnel_reached``: user_id, step, step_time,
+    entry_time (for the export of dropped users)."""
+    return con.sql("SELECT CAST(user_id AS VARCHAR) AS user_id, CAST(step AS BIGINT) AS step, "
+                   "step_time, entry_time FROM funnel_reached").pl()
 
 
-def _step_counts(
-    con: duckdb.DuckDBPyConnection,
-    parsed: list[FunnelStep],
-    start: date,
-    end: date,
-    window: timedelta,
-    by_mode: str,
-    by_column: str,
-) -> pl.DataFrame:
-    """Users and median time from the previous step per (by_value, step), summed in DuckDB:
-    by_value, step, users, median_time_from_previous."""
-    try:
-        _stage_reached(con, parsed, start, end, window, by_mode, by_column)
-        by, join = "r.by_value", ""
-        if by_mode == "channel":
-            by = ("CASE WHEN r.entry_type = 'touch' THEN r.by_value "
-                  "ELSE c.acquisition_channel END")
-            join = "LEFT JOIN funnel_channels AS c ON c.user_id = r.user_id"
-        seconds = "CAST(r.seconds_from_previous AS DOUBLE)"
-        return con.sql(
-            f"SELECT CAST({by} AS VARCHAR) AS by_value, CAST(r.step AS BIGINT) AS step, "
-            "count(*) AS users, "
-            f"{_MEDIAN_SQL.format(x=seconds)} AS median_time_from_previous "
-            f"FROM funnel_reached AS r {join} GROUP BY 1, 2"
-        ).pl()
-    finally:
-        _drop_reached(con)
+def _step_counts(con: duckdb.DuckDBPyConnection, by_mode: str) -> pl.DataFrame:
+    """Users and median time from the previous step per (by_value, step) of
+    ``funnel_reached``, counted in DuckDB: by_value, step, users, median_time_from_previous."""
+    by, join = "r.by_value", ""
+    if by_mode == "channel":
+        by = "CASE WHEN r.entry_type = 'touch' THEN r.by_value ELSE c.acquisition_channel END"
+        join = "LEFT JOIN funnel_channels AS c ON c.user_id = r.user_id"
+    seconds = "CAST(r.seconds_from_previous AS DOUBLE)"
+    return con.sql(
+        f"SELECT CAST({by} AS VARCHAR) AS by_value, CAST(r.step AS BIGINT) AS step, "
+        "count(*) AS users, "
+        f"{_MEDIAN_SQL.format(x=seconds)} AS median_time_from_previous "
+        f"FROM funnel_reached AS r {join} GROUP BY 1, 2"
+    ).pl()
 
 
 def _safe_div(num: pl.Expr, den: pl.Expr) -> pl.Expr:
@@ -311,7 +295,8 @@ def funnel(
     parsed = parse_steps(steps)
     _check_period(start, end, window)
     by_mode, by_column, by_name = _resolve_by(con, by)
-    counts = _step_counts(con, parsed, start, end, window, by_mode, by_column)
+    with _reached_table(con, parsed, start, end, window, by_mode, by_column):
+        counts = _step_counts(con, by_mode)
     return funnel_table(counts, [s.label for s in parsed], by_name)
 
 
@@ -333,7 +318,8 @@ def funnel_dropped_users(
     if not 2 <= step <= len(parsed):
         raise UserError(f"--step must be between 2 and {len(parsed)} (the number of steps); "
                         f"got {step}")
-    reached = _reached(con, parsed, start, end, window)
+    with _reached_table(con, parsed, start, end, window):
+        reached = _reached(con)
     labels = pl.DataFrame(
         {"last_step": list(range(1, len(parsed) + 1)), "last_step_name": [s.label for s in parsed]},
         schema={"last_step": pl.Int64, "last_step_name": pl.String},
