@@ -4,7 +4,8 @@ For each scale (default 0.1 and 1) it generates the seed-story dataset once (cac
 benchmarks/data/seed-<scale>/, git-ignored), then in ONE run times
 
 - the floor: DuckDB ``row_number() OVER (PARTITION BY user_id ORDER BY event_time)`` over all
-  rows of the same events files, result aggregated;
+  rows of the same events files, result aggregated; timed before and after the commands,
+  the ratios use its best run and the output lists every run (how much the machine moved);
 - each command as a subprocess (``python -m campaign_roi …``), wall seconds and peak RSS
   (``/usr/bin/time -v``),
 
@@ -69,6 +70,10 @@ COMMANDS: list[tuple[str, list[str]]] = [
 ]
 
 
+#: the floor's run times per scale, at the start and at the end of its commands
+FLOOR_RUNS: dict[float, list[float]] = {}
+
+
 @dataclass
 class Result:
     name: str
@@ -112,19 +117,23 @@ def run_scale(scale: float, repeat: int, warm: bool,
     cache = tempfile.mkdtemp(prefix="bench-cache-")
     env = {**os.environ, "CAMPAIGN_ROI_DATA": str(data), "CAMPAIGN_ROI_CACHE_DIR": cache}
     results: dict[str, Result] = {}
+    floor_runs: list[Result] = []
 
-    def best(name: str, argv: list[str]) -> None:
-        runs = []
+    def best(name: str, argv: list[str], earlier: list[Result] | None = None) -> None:
+        runs = list(earlier or [])
         for _ in range(repeat):
             if not warm:
                 shutil.rmtree(cache, ignore_errors=True)
             runs.append(timed(argv, env))
         results[name] = min(runs, key=lambda r: r.seconds)
+        if earlier is not None:
+            earlier[:] = runs
         r = results[name]
         print(f"  {name:32s} {r.seconds:8.2f} s {r.rss_mib:8.0f} MiB", file=sys.stderr)
 
     print(f"scale {scale:g}: {data}", file=sys.stderr)
-    best("floor", [PY, "-c", FLOOR, str(data)])
+    floor = [PY, "-c", FLOOR, str(data)]
+    best("floor", floor, floor_runs)
     commands = [(n, a) for n, a in COMMANDS if not only or any(o in n for o in only)]
     if warm:  # the first command on new files also computes the cached file facts
         shutil.rmtree(cache, ignore_errors=True)
@@ -132,6 +141,10 @@ def run_scale(scale: float, repeat: int, warm: bool,
             [PY, "-m", "campaign_roi", "summary", "--period", "2025Q3", "--compare"], env)
     for name, args in commands:
         best(name, [PY, "-m", "campaign_roi", *[a.format(tmp=tmp) for a in args]])
+    # the floor again after the commands: the ratios use its best run of the whole scale, and
+    # the spread of its runs shows how much the machine's speed moved meanwhile
+    best("floor", floor, floor_runs)
+    FLOOR_RUNS[scale] = [r.seconds for r in floor_runs]
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(cache, ignore_errors=True)
     return results
@@ -168,7 +181,9 @@ def main() -> None:
     only = tuple(o for o in args.only.split(",") if o)
     all_results = {s: run_scale(s, args.repeat, args.warm, only) for s in scales}
     sizes = {s: events(dataset(s)) for s in scales}
+    runs = "; ".join(f"{', '.join(f'{x:.2f}' for x in FLOOR_RUNS[s])} s @{s:g}" for s in scales)
     text = ("events: " + ", ".join(f"{sizes[s]:,} @{s:g}" for s in scales) + "\n\n"
+            + f"floor runs, before and after the commands: {runs}\n\n"
             + table(all_results, sizes))
     print(text)
     if args.markdown:
