@@ -505,7 +505,6 @@ def test_users_acquisition_channel(open_ds: Callable[..., Dataset]) -> None:
                    ("uE", "kol"), ("uG", "kol"), ("uH", "organic")]
 
 
-
 def test_acquisition_with_window_touches_reads_every_touch(
         open_ds: Callable[..., Dataset]) -> None:
     """While an attribution run's window_touches table exists, the acquisition reads its
