@@ -13,6 +13,8 @@ null ``conversion_id``. Conversions without an eligible touch are credited to ``
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
@@ -155,6 +157,37 @@ def touches_between(ds: Dataset, start: date, end: date) -> str:
     return "touches"
 
 
+#: Shapley's credit per kept touch (SPEC §4): the weight of its position in its conversion's
+#: path (``_shapley_weights``, see Attribution._shapley_weights), as relation ``c`` with the
+#: credit table's columns; value credits are weight × value
+SHAPLEY_TOUCHES = """
+WITH paths AS (
+    SELECT conversion_id, string_agg(channel, ' > ' ORDER BY pos) AS path
+    FROM journeys GROUP BY conversion_id
+),
+c AS (
+    SELECT j.conversion_id, j.user_id, j.conversion_time, w.channel, j.campaign_id,
+           w.weight AS credit, w.weight * j.value AS value_credit,
+           w.weight * j.net_value AS net_value_credit
+    FROM journeys AS j
+    JOIN paths USING (conversion_id)
+    JOIN _shapley_weights AS w ON w.path = paths.path AND w.pos = j.pos
+)
+"""
+
+#: the period's conversions without an eligible touch, as relation ``c`` with the credit
+#: table's columns: all their credit to organic (in every model)
+ORGANIC_CONVERSIONS = f"""
+WITH c AS (
+    SELECT conversion_id, user_id, conversion_time, '{ORGANIC}' AS channel,
+           CAST(NULL AS VARCHAR) AS campaign_id, 1.0 AS credit, value AS value_credit,
+           net_value AS net_value_credit
+    FROM period_conversions
+    ANTI JOIN (SELECT DISTINCT conversion_id FROM journeys) USING (conversion_id)
+)
+"""
+
+
 class Attribution:
     """One attribution run over a dataset: journeys materialised once, models read them."""
 
@@ -264,11 +297,18 @@ class Attribution:
             frames.append(self._rule_credits(
                 "conversion_id, user_id, conversion_time, model, channel, campaign_id, "
                 "credit, value_credit, net_value_credit", "", rules))
+        per_conversion = ("SELECT c.conversion_id, c.user_id, c.conversion_time, {model}, "
+                          "c.channel, c.campaign_id, c.credit, c.value_credit, "
+                          "c.net_value_credit FROM c")
         if "shapley" in models:
-            frames.append(self._shapley_credits())
+            with self._shapley_weights():
+                frames.append(self.ds.sql(
+                    SHAPLEY_TOUCHES + per_conversion.format(model="'shapley' AS model")))
         if "markov" in models:
             frames.append(self._markov_credits())
-        frames.append(self._organic_credits(models))
+        frames.append(self.ds.sql(
+            ORGANIC_CONVERSIONS + per_conversion.format(model="m.model")
+            + " CROSS JOIN (SELECT unnest($models) AS model) AS m", {"models": list(models)}))
         schema = {**CREDIT_SCHEMA, "conversion_time": pl.Datetime("us", self.ds.config.timezone)}
         out = pl.concat([f.cast(schema) for f in frames], how="vertical")  # type: ignore[arg-type]
         # a journey can hold one (channel, campaign) twice with different credits: the
@@ -276,32 +316,20 @@ class Attribution:
         return out.sort(["model", "conversion_id", "channel", "campaign_id", "credit",
                          "value_credit", "net_value_credit"], nulls_last=True)
 
-    def _converting_paths(self) -> pl.DataFrame:
-        return self.ds.sql(
-            "SELECT conversion_id, any_value(user_id) AS user_id, "
-            "any_value(conversion_time) AS conversion_time, any_value(value) AS value, "
-            "any_value(net_value) AS net_value, string_agg(channel, ' > ' ORDER BY pos) AS path "
-            "FROM journeys GROUP BY conversion_id"
-        )
-
-    def _shapley_credits(self) -> pl.DataFrame:
+    @contextmanager
+    def _shapley_weights(self) -> Iterator[None]:
+        """Within the block, ``_shapley_weights`` (path, pos, channel, weight): the touch weights
+        of every path of the table (small: one row per distinct path and position), which
+        :data:`SHAPLEY_TOUCHES` joins to the journeys."""
         from campaign_roi.shapley import shapley_touch_weights
 
-        table = self.paths()
-        weights = shapley_touch_weights(_for_models(table))
-        # each touch with its conversion's path (built once, by _converting_paths)
-        touches = self.ds.sql("SELECT conversion_id, pos, campaign_id FROM journeys").join(
-            self._converting_paths(), on="conversion_id", how="inner")
-        return (
-            touches.join(weights.rename({"position": "pos"}).with_columns(pl.col("pos").cast(pl.Int64)),
-                         on=["path", "pos"], how="inner")
-            .select(
-                "conversion_id", "user_id", "conversion_time", pl.lit("shapley").alias("model"),
-                "channel", "campaign_id", pl.col("weight").alias("credit"),
-                (pl.col("weight") * pl.col("value")).alias("value_credit"),
-                (pl.col("weight") * pl.col("net_value")).alias("net_value_credit"),
-            )
-        )
+        weights = shapley_touch_weights(_for_models(self.paths())).select(
+            "path", pl.col("position").cast(pl.Int64).alias("pos"), "channel", "weight")
+        self.ds.con.register("_shapley_weights", weights)
+        try:
+            yield
+        finally:
+            self.ds.con.unregister("_shapley_weights")
 
     def _markov_credits(self) -> pl.DataFrame:
         """Global Markov split per channel, then per campaign in proportion to the channel's
@@ -344,22 +372,6 @@ class Attribution:
             {"half_life_days": self.half_life_days, "models": rules},
         )
 
-    def _organic_credits(self, models: tuple[str, ...]) -> pl.DataFrame:
-        organic = self.ds.sql(
-            "SELECT conversion_id, user_id, conversion_time, value, net_value "
-            "FROM period_conversions ANTI JOIN (SELECT DISTINCT conversion_id FROM journeys) "
-            "USING (conversion_id)"
-        )
-        return (
-            organic.join(pl.DataFrame({"model": list(models)}), how="cross")
-            .select(
-                "conversion_id", "user_id", "conversion_time", "model",
-                pl.lit(ORGANIC).alias("channel"), pl.lit(None, pl.String).alias("campaign_id"),
-                pl.lit(1.0).alias("credit"), pl.col("value").alias("value_credit"),
-                pl.col("net_value").alias("net_value_credit"),
-            )
-        )
-
     def totals(self, key: str = "channel", paid_end: date | None = None) -> pl.DataFrame:
         """The credits summed per model and ``key`` (``channel`` or ``campaign_id``): ``model,
         key, credit, value_credit, net_value_credit, paid_credit``, one row per pair, unsorted.
@@ -390,20 +402,18 @@ class Attribution:
                 {**params, "half_life_days": self.half_life_days, "models": rules},
             ))
         if "shapley" in models:
-            frames.append(self._shapley_totals(key, sums, paid_join, params))
+            with self._shapley_weights():
+                frames.append(self.ds.sql(
+                    SHAPLEY_TOUCHES + f"SELECT 'shapley' AS model, c.{key}, {sums} "
+                    f"FROM c {paid_join} GROUP BY 1, 2", params))
         if "markov" in models:
             frames.append(self._markov_credits().with_columns(
                 paid_credit=pl.lit(None, pl.Float64)))
         frames.append(self.ds.sql(
-            # a conversion without an eligible touch: all its credit to organic, every model
-            f"SELECT m.model, '{ORGANIC}' AS channel, CAST(NULL AS VARCHAR) AS campaign_id, "
-            f"{sums} FROM (SELECT 1.0 AS credit, value AS value_credit, "
-            "net_value AS net_value_credit, user_id FROM period_conversions "
-            "ANTI JOIN (SELECT DISTINCT conversion_id FROM journeys) USING (conversion_id)"
-            f") AS c {paid_join} CROSS JOIN (SELECT unnest($models) AS model) AS m "
-            "GROUP BY 1, 2, 3",
+            ORGANIC_CONVERSIONS + f"SELECT m.model, c.{key}, {sums} FROM c {paid_join} "
+            "CROSS JOIN (SELECT unnest($models) AS model) AS m GROUP BY 1, 2",
             {**params, "models": list(models)},
-        ).select("model", key, "credit", "value_credit", "net_value_credit", "paid_credit"))
+        ))
         schema = {"model": pl.String, key: pl.String, "credit": pl.Float64,
                   "value_credit": pl.Float64, "net_value_credit": pl.Float64,
                   "paid_credit": pl.Float64}
@@ -429,30 +439,6 @@ class Attribution:
                 "WHERE conversion_type = 'first_order' AND conversion_date <= $paid_end) AS p "
                 "ON p.user_id = c.user_id",
                 "exact_sum(c.credit * coalesce(p.paid, 0.0))")
-
-    def _shapley_totals(self, key: str, sums: str, paid_join: str,
-                        params: dict[str, Any]) -> pl.DataFrame:
-        """Shapley credits summed in DuckDB: each touch gets the weight of its position in its
-        conversion's path (the same weights and paths as :meth:`_shapley_credits`)."""
-        from campaign_roi.shapley import shapley_touch_weights
-
-        weights = shapley_touch_weights(_for_models(self.paths())).select(
-            "path", pl.col("position").cast(pl.Int64).alias("pos"), "channel", "weight")
-        con = self.ds.con
-        con.register("_shapley_weights", weights)
-        try:
-            return self.ds.sql(
-                "WITH paths AS (SELECT conversion_id, string_agg(channel, ' > ' ORDER BY pos) "
-                "AS path FROM journeys GROUP BY conversion_id), "
-                "c AS (SELECT w.channel, j.campaign_id, j.user_id, w.weight AS credit, "
-                "w.weight * j.value AS value_credit, w.weight * j.net_value AS net_value_credit "
-                "FROM journeys AS j JOIN paths USING (conversion_id) "
-                "JOIN _shapley_weights AS w ON w.path = paths.path AND w.pos = j.pos) "
-                f"SELECT 'shapley' AS model, c.{key}, {sums} FROM c {paid_join} GROUP BY 1, 2",
-                params,
-            )
-        finally:
-            con.unregister("_shapley_weights")
 
     def summary(self, by: str = "channel") -> pl.DataFrame:
         """``model, channel|campaign_id, conversions, value, share`` (share of conversions)."""
