@@ -296,7 +296,7 @@ class Attribution:
         if rules:
             frames.append(self._rule_credits(
                 "conversion_id, user_id, conversion_time, model, channel, campaign_id, "
-                "credit, value_credit, net_value_credit", "", rules))
+                "credit, value_credit, net_value_credit", rules))
         per_conversion = ("SELECT c.conversion_id, c.user_id, c.conversion_time, {model}, "
                           "c.channel, c.campaign_id, c.credit, c.value_credit, "
                           "c.net_value_credit FROM c")
@@ -364,12 +364,14 @@ class Attribution:
             )
         )
 
-    def _rule_credits(self, select: str, group_by: str, rules: list[str]) -> pl.DataFrame:
-        """``SELECT {select} FROM rule_credits [GROUP BY ALL]`` for the ``rules`` models."""
+    def _rule_credits(self, select: str, rules: list[str], join: str = "", tail: str = "",
+                      params: dict[str, Any] | None = None) -> pl.DataFrame:
+        """``SELECT {select} FROM rule_credits AS c {join} … {tail}`` for the ``rules``
+        models (queries/marts/rule_credits.sql)."""
         return self.ds.sql(
             f"SELECT {select} FROM (" + load_query("marts/rule_credits")
-            + f") WHERE list_contains($models, model) {group_by}",
-            {"half_life_days": self.half_life_days, "models": rules},
+            + f") AS c {join} WHERE list_contains($models, c.model) {tail}",
+            {**(params or {}), "half_life_days": self.half_life_days, "models": rules},
         )
 
     def totals(self, key: str = "channel", paid_end: date | None = None) -> pl.DataFrame:
@@ -395,12 +397,8 @@ class Attribution:
         frames: list[pl.DataFrame] = []
         rules = [m for m in models if m in RULE_MODELS]
         if rules:
-            frames.append(self.ds.sql(
-                f"SELECT c.model, c.{key}, {sums} FROM ("
-                + load_query("marts/rule_credits")
-                + f") AS c {paid_join} WHERE list_contains($models, c.model) GROUP BY 1, 2",
-                {**params, "half_life_days": self.half_life_days, "models": rules},
-            ))
+            frames.append(self._rule_credits(f"c.model, c.{key}, {sums}", rules, paid_join,
+                                             "GROUP BY 1, 2", params))
         if "shapley" in models:
             with self._shapley_weights():
                 frames.append(self.ds.sql(
