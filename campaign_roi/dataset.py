@@ -49,6 +49,16 @@ ACQUISITION_PART_DAYS = 920
 #: the touch columns the acquisition reads (view ``acquisition_touches``)
 ACQUISITION_TOUCH_COLUMNS = ("user_id, event_time, local_time, event_id, channel, channel_group, "
                              "campaign_id")
+#: whether two of a user's registers, or two of a user's orders, may share an event_time (in
+#: the table ``key_events``): then event_id decides which comes first
+#: (intermediate/conversions.sql). Distinct 64-bit hashes of (type, user, time), a third
+#: cheaper than distinct values: a collision (about 1e-7 for the 1.8 M rows of scale 1) only
+#: reads event_id when no tie needs it
+CONVERSION_TIES_SQL = """
+SELECT count(*) <> count(DISTINCT hash(event_type, user_id, event_time))
+FROM key_events
+WHERE event_type IN ('register', 'order')
+"""
 _NAIVE_TIME_TYPES = ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE")
 #: CSV columns always read as text (see TableFile.csv_text)
 _CSV_TEXT: dict[str, tuple[str, ...]] = {
@@ -364,6 +374,7 @@ class Dataset:
         self._create_campaigns_view()
         from campaign_roi.sql_files import load_query
 
+        self.con.sql("CREATE VIEW key_events AS " + load_query("intermediate/key_events"))
         self.con.sql("CREATE VIEW conversions AS " + load_query("intermediate/conversions"))
         for view in ("campaign_joins", "campaign_orders"):
             self.con.sql(f"CREATE VIEW {view} AS " + load_query(f"intermediate/{view}"))
@@ -567,19 +578,44 @@ class Dataset:
 
     # not ``acquisition``: a command reads the acquisition of its periods' registrants
     # (:meth:`period_acquisition`), which the acquisition window computes for far less
-    _MATERIALIZABLE = ("conversions", "orders", "touches", "users", "campaign_joins")
+    _MATERIALIZABLE = ("key_events", "conversions", "orders", "touches", "users",
+                       "campaign_joins")
+    #: views read from ``key_events``: materialised after it, so that they and the KPI query
+    #: read its rows from memory (one scan of the files for all of them)
+    _READ_KEY_EVENTS = ("conversions", "campaign_joins")
 
     def materialize(self, *views: str) -> None:
         """Compute views once for this command: a temp table of the same name shadows the view
         (DuckDB resolves temp objects first), so every later query, and every view built on it,
-        reads the stored rows instead of re-running the view."""
+        reads the stored rows instead of re-running the view. Up to
+        :data:`SHARED_TABLES_MAX_ROWS` the views read from ``key_events`` materialise it
+        first (above, each scans the files itself, keeping memory for the analyses)."""
         for view in views:
             if view not in self._MATERIALIZABLE:
                 raise ValueError(f"cannot materialize {view!r}")
+            if view in self._READ_KEY_EVENTS and self.shares_tables():
+                self.materialize("key_events")
             if view not in self._materialized:
                 self.stage(view.replace("_", " "))
-                self.con.sql(f"CREATE TEMP TABLE {view} AS SELECT * FROM main.{view}")
+                if view == "key_events":
+                    self._materialize_key_events()
+                else:
+                    self.con.sql(f"CREATE TEMP TABLE {view} AS SELECT * FROM main.{view}")
                 self._materialized.add(view)
+
+    def _materialize_key_events(self) -> None:
+        """The ``key_events`` table, without event_id unless it decides an order: event_id
+        only breaks ties in the conversions, between a user's registers (or orders) at one
+        event_time. Its column is the largest of the files once decompressed (1 GB at scale
+        1, 20 bytes a row): the table is read without it, the ties are looked for in the
+        table, and only data with a tie is read again with it (the same conversions: without
+        a tie no order depends on event_id)."""
+        self.con.sql("CREATE TEMP TABLE key_events AS SELECT * REPLACE "
+                     "(CAST(NULL AS VARCHAR) AS event_id) FROM main.key_events")
+        if self.con.sql(CONVERSION_TIES_SQL).fetchall()[0][0]:
+            # dropped first: while the temp table exists, main.key_events names it
+            self.con.sql("DROP TABLE temp.main.key_events")
+            self.con.sql("CREATE TEMP TABLE key_events AS SELECT * FROM main.key_events")
 
     @contextmanager
     def acquisition_window(self, start: date, end: date) -> Iterator[None]:

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 from conftest import tiny_events, write_dataset
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from campaign_roi.dataset import Dataset
 
@@ -231,10 +233,13 @@ def test_rows_without_event_id_are_all_kept(make_dataset: Maker) -> None:
     assert ds.sql("SELECT count(*) AS n FROM events")["n"][0] == 3
 
 
-def test_first_register_ties_broken_by_event_id_nulls_last(make_dataset: Maker) -> None:
+@pytest.mark.parametrize("materialized", [False, True])
+def test_first_register_ties_broken_by_event_id_nulls_last(make_dataset: Maker,
+                                                            materialized: bool) -> None:
     # three registers of u1 at the same instant: ids e7 and e5 and none; the first register is
     # the smallest id (e5), a missing id sorting after every id (ORDER BY event_id NULLS LAST);
-    # u2's two registers at one instant without ids: either is its first (one conversion)
+    # u2's two registers at one instant without ids: either is its first (one conversion).
+    # Materialised, the key_events table is first read without event_id; the tie brings it back
     t = datetime(2025, 7, 3, 9)
     events = pl.DataFrame({
         "user_id": ["u1", "u1", "u1", "u2", "u2"],
@@ -244,12 +249,104 @@ def test_first_register_ties_broken_by_event_id_nulls_last(make_dataset: Maker) 
         "event_id": ["e7", "e5", None, None, None],
     })
     ds = Dataset.open(make_dataset(events))
+    if materialized:
+        ds.materialize("conversions")
     rows = ds.sql("SELECT conversion_id, campaign_id FROM conversions "
                   "WHERE conversion_type = 'register' ORDER BY user_id").rows()
     assert rows == [("u1:register", "c5"), ("u2:register", "x")]
+
+
+@pytest.mark.parametrize("materialized", [False, True])
+def test_order_ranks_at_one_instant_follow_event_id(make_dataset: Maker,
+                                                    materialized: bool) -> None:
+    # u1 registers, then orders o_a (id e9, 30) and o_b (id e8, 20) at one instant, and o_c
+    # (id e1, 5) a second later: ranked by (event_time, event_id) the orders are
+    # e8 (o_b), e9 (o_a), e1 (o_c), so the first order is o_b worth 20 (by order_id, the
+    # last tie-break, it would be o_a)
+    t = datetime(2025, 7, 3, 9)
+    events = pl.DataFrame({
+        "user_id": ["u1"] * 4,
+        "event_time": [t, t + timedelta(hours=1), t + timedelta(hours=1),
+                       t + timedelta(hours=1, seconds=1)],
+        "event_type": ["register", "order", "order", "order"],
+        "amount": [None, 30.0, 20.0, 5.0],
+        "order_id": [None, "o_a", "o_b", "o_c"],
+        "event_id": ["e0", "e9", "e8", "e1"],
+    })
+    ds = Dataset.open(make_dataset(events))
+    if materialized:
+        ds.materialize("conversions")
+    rows = ds.sql("SELECT conversion_id, order_id, value FROM conversions "
+                  "WHERE conversion_type <> 'register' ORDER BY conversion_id").rows()
+    assert rows == [("u1:first_order", "o_b", 20.0), ("u1:order:1", "o_b", 20.0),
+                    ("u1:order:2", "o_a", 30.0), ("u1:order:3", "o_c", 5.0)]
+
+
+def test_key_events_read_event_id_only_for_ties(make_dataset: Maker) -> None:
+    # without a tie the materialised key_events carry no event_id (the files' largest column
+    # is not read); u1's two orders at one instant bring it back
+    t = datetime(2025, 7, 3, 9)
+    base = pl.DataFrame({
+        "user_id": ["u1", "u1", "u1"],
+        "event_time": [t, t + timedelta(hours=1), t + timedelta(hours=2)],
+        "event_type": ["register", "order", "order"],
+        "amount": [None, 30.0, 20.0], "order_id": [None, "o1", "o2"],
+        "event_id": ["e0", "e1", "e2"],
+    })
+    ids = "SELECT count(event_id) AS n FROM key_events"
+    ds = Dataset.open(make_dataset(base))
+    ds.materialize("conversions")
+    assert ds.sql(ids)["n"][0] == 0
+    tied = base.with_columns(event_time=pl.Series([t, t + timedelta(hours=1),
+                                                   t + timedelta(hours=1)]))
+    ds = Dataset.open(make_dataset(tied))
+    ds.materialize("conversions")
+    assert ds.sql(ids)["n"][0] == 3
 
 
 def test_date_range(tiny: Path) -> None:
     ds = Dataset.open(tiny)
     assert ds.date_range == (date(2025, 7, 1), date(2025, 7, 11))
     assert ds.last_day == date(2025, 7, 11)
+
+
+_conversion_event = st.tuples(
+    st.sampled_from(["u1", "u2", "u3"]),
+    st.integers(0, 2),  # hour: few instants, so ties are common
+    st.sampled_from(["register", "register", "order", "order", "refund", "campaign_join",
+                     "active"]),
+    # ids, not None: two id-less registers at one instant are a true tie (either is first)
+    st.sampled_from([f"e{i}" for i in range(1, 10)]),
+    st.sampled_from(["o1", "o2", "o3"]),
+    st.sampled_from(["c1", "c2"]),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(_conversion_event, min_size=1, max_size=12))
+def test_materialized_conversions_equal_the_view(
+        rows: list[tuple[str, int, str, str, str, str]]) -> None:
+    """The conversions a command materialises (key_events read without event_id unless a tie
+    needs it) are the rows of the view read straight from the files, with event_id."""
+    import tempfile
+
+    t = datetime(2025, 7, 3)
+    events = pl.DataFrame({
+        "user_id": [r[0] for r in rows],
+        "event_time": [t + timedelta(hours=r[1]) for r in rows],
+        "event_type": [r[2] for r in rows],
+        "event_id": [r[3] for r in rows],
+        "order_id": [r[4] for r in rows],
+        "campaign_id": [r[5] for r in rows],
+        "amount": [float(i + 1) for i in range(len(rows))],
+    }, schema={"user_id": pl.String, "event_time": pl.Datetime("us"), "event_type": pl.String,
+               "event_id": pl.String, "order_id": pl.String, "campaign_id": pl.String,
+               "amount": pl.Float64})
+    # a repeated event_id is dropped by the events view (the first kept), on both sides
+    with tempfile.TemporaryDirectory() as tmp:
+        root = write_dataset(Path(tmp) / "ds", events, form="parquet")
+        order = ["conversion_id"]
+        direct = Dataset.open(root).sql("SELECT * FROM conversions").sort(order)
+        ds = Dataset.open(root)
+        ds.materialize("conversions")
+        assert ds.sql("SELECT * FROM conversions").sort(order).equals(direct)

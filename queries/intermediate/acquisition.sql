@@ -42,15 +42,16 @@ last_non_direct AS (
     -- the last touch in journey order (event_time, event_id, channel, campaign_id) not in
     -- group direct;
     -- the last touch when all are direct. One group per user: the greatest key is that touch
-    -- (a null event_id or channel counts as greater, as in ORDER BY … DESC NULLS FIRST)
+    -- (a null event_id or channel counts as greater, as in ORDER BY … DESC NULLS FIRST). The
+    -- key is one byte string that sorts as the columns do (create_sort_key): compared whole,
+    -- it costs less than a struct compared field by field
     SELECT
         user_id,
         arg_max(
             {'channel_group': channel_group, 'campaign_id': campaign_id},
-            {'not_direct': coalesce(channel_group <> 'direct', false), 'time': event_time,
-             'id_null': event_id IS NULL, 'id': coalesce(event_id, ''),
-             'channel_null': channel IS NULL, 'channel': coalesce(channel, ''),
-             'campaign_null': campaign_id IS NULL, 'campaign': coalesce(campaign_id, '')}
+            create_sort_key(coalesce(channel_group <> 'direct', false), 'ASC NULLS LAST',
+                            event_time, 'ASC NULLS LAST', event_id, 'ASC NULLS LAST',
+                            channel, 'ASC NULLS LAST', campaign_id, 'ASC NULLS LAST')
         ) AS touch
     FROM eligible
     GROUP BY user_id

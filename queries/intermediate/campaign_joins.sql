@@ -8,7 +8,7 @@ campaign AS (
 
 joins AS (
     SELECT campaign_id, user_id, event_time, event_date
-    FROM events
+    FROM key_events
     WHERE event_type = 'campaign_join'
 )
 

@@ -3,13 +3,11 @@
 -- referrer_id is the inviting user of a register.
 WITH
 conversion_events AS MATERIALIZED (
-    -- one scan of the events for registers, orders and the refunds linked to orders
+    -- registers, orders and the refunds linked to orders (intermediate/key_events.sql: one
+    -- scan of the files, or its table when the command materialised it)
     SELECT event_type, user_id, event_time, event_id, order_id, campaign_id, referrer_id, amount
-    FROM events
+    FROM key_events
     WHERE event_type IN ('register', 'order', 'refund')
-      -- the same rows: a range on the column is evaluated by the Parquet reader, which then
-      -- decodes the other columns for the matching rows only (an IN list is not pushed)
-      AND event_type BETWEEN 'order' AND 'register'
 ),
 
 registers AS (
@@ -36,14 +34,15 @@ orders_ AS (
 
 first_register AS (
     -- the first register by (event_time, event_id), a missing event_id last: one hash group per
-    -- user (a window over the registers alone ran twice as long when a query kept only them)
+    -- user (a window over the registers alone ran twice as long when a query kept only them);
+    -- the key is one byte string that sorts as the columns do (create_sort_key)
     SELECT user_id, first.*
     FROM (
         SELECT user_id,
                arg_min({'event_time': event_time, 'event_id': event_id,
                         'campaign_id': campaign_id, 'referrer_id': referrer_id},
-                       {'time': event_time, 'id_null': event_id IS NULL,
-                        'id': coalesce(event_id, '')}) AS first
+                       create_sort_key(event_time, 'ASC NULLS LAST',
+                                       event_id, 'ASC NULLS LAST')) AS first
         FROM registers
         GROUP BY user_id
     )
