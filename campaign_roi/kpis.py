@@ -9,7 +9,7 @@ attainment ≥ 1 always means the target is met.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -86,33 +86,81 @@ def activity_user_slices(rows: int, n_words: int, words: int, rows_per_slice: in
     return max(1, min(ACTIVITY_MAX_USER_SLICES, -(-estimate // per_grouping)))
 
 
-def prepare_activity_words(ds: Dataset, first_day: date) -> None:
+def kpi_activity_days(periods: list[Period], first: date, last: date) -> list[tuple[date, date]]:
+    """The local days whose activity the KPIs of ``periods`` read (marts/kpi_counts.sql), as
+    merged inclusive ranges within ``first .. last``: each period's days (active users, DAU),
+    the day 30..59 windows of its registrants (P + 30 .. P + 59), the day 90..119 windows of
+    its new payers (P + 90 .. P + 119) and the calendar month after each of its months
+    (high-value retention)."""
+    from campaign_roi.dataset import merge_ranges
+
+    def month_after(d: date) -> date:
+        return date(d.year + d.month // 12, d.month % 12 + 1, 1)
+
+    wanted: list[tuple[date, date]] = []
+    for p in periods:
+        wanted += [(p.start, p.end),
+                   (p.start + timedelta(days=30), p.end + timedelta(days=59)),
+                   (p.start + timedelta(days=90), p.end + timedelta(days=119)),
+                   (month_after(p.start), month_after(month_after(p.end)) - timedelta(days=1))]
+    return merge_ranges((max(lo, first), min(hi, last)) for lo, hi in wanted)
+
+
+def prepare_activity_words(ds: Dataset, first_day: date,
+                           days: list[tuple[date, date]] | None = None) -> None:
     """Materialise the distinct (user, local activity day) pairs, packed as bits
     (queries/intermediate/activity_words.sql), once per command: the table stays for the
     analyses that follow (a report's retention reads it too) unless the data is
-    too large to keep it (Dataset.shares_tables). Day index 0 is ``first_day``."""
+    too large to keep it (Dataset.shares_tables). Day index 0 is ``first_day``.
+
+    With ``days`` (inclusive local-date ranges) only the activity on those days need be
+    packed: each slice of words reads the files of the needed days it spans (from the first
+    to the last), so a summary that reads a few of the data's months does not group all of
+    them. Such a table holds only part of the activity: it is kept under the key
+    ``("days", ...)`` and :func:`kpi_counts` drops it after its query, so that no other
+    analysis reads it as the whole activity."""
     from campaign_roi.sql_files import load_query
 
-    if ds.temp_keys.get("activity_words") == first_day:
-        return
-    drop_activity_words(ds)  # one built for another first day
+    key: tuple[object, ...] = (first_day,) if days is None else (first_day, "days", tuple(days))
+    have = ds.temp_keys.get("activity_words")
+    if have == key or (have == (first_day,) and days is not None):
+        return  # the same table, or all the activity when part is asked for
+    drop_activity_words(ds)  # one built for another first day or other days
     ds.stage("activity words")
     last = ds.date_range[1]
     n_words = (last - first_day).days // 64 + 1 if last and last >= first_day else 1
     query = load_query("intermediate/activity_words")
     rows = ds.event_rows()
-    groupings = [(lo, hi, users, user)
+    groupings = [(lo_day, hi_day, users, user)
                  for lo, hi in activity_slices(rows, n_words, ACTIVITY_ROWS_PER_SLICE)
+                 for lo_day, hi_day in _needed_span(first_day, 64 * lo, 64 * hi, days)
                  for users in [activity_user_slices(rows, n_words, hi - lo,
                                                     ACTIVITY_ROWS_PER_SLICE)]
-                 for user in range(users)]
-    for i, (lo, hi, users, user) in enumerate(groupings):
+                 for user in range(users)] or [(0, 0, 1, 0)]  # none needed: an empty table
+    for i, (lo_day, hi_day, users, user) in enumerate(groupings):
         # the first slice creates the table (a parallel write; an INSERT appends slower)
         into = "CREATE TEMP TABLE activity_words AS " if i == 0 else "INSERT INTO activity_words "
-        ds.con.sql(into + query, params={"first_day": first_day, "from_word": lo, "to_word": hi,
-                                         "user_slices": users, "user_slice": user})
+        ds.con.sql(into + query, params={"first_day": first_day, "from_day": lo_day,
+                                         "to_day": hi_day, "user_slices": users,
+                                         "user_slice": user})
     ds.con.sql("SET VARIABLE activity_words_first_day = $d", params={"d": first_day})
-    ds.temp_keys["activity_words"] = first_day
+    ds.temp_keys["activity_words"] = key
+
+
+def _needed_span(first_day: date, lo: int, hi: int,
+                 days: list[tuple[date, date]] | None) -> list[tuple[int, int]]:
+    """The day indexes ``[from, to)`` a slice of words covering day indexes ``lo .. hi - 1``
+    reads: all of them without ``days``; else from the first to the last of its days that lie
+    in ``days`` (one span: the slice's (user, word) rows stay one grouping's), none when no
+    needed day lies in it."""
+    if days is None:
+        return [(lo, hi)]
+    inside = [(max(lo, (a - first_day).days), min(hi - 1, (b - first_day).days))
+              for a, b in days]
+    inside = [(a, b) for a, b in inside if a <= b]
+    if not inside:
+        return []
+    return [(min(a for a, _ in inside), max(b for _, b in inside) + 1)]
 
 
 def drop_activity_words(ds: Dataset) -> None:
@@ -138,9 +186,14 @@ def prepare_campaign_results(ds: Dataset) -> None:
                + load_query("marts/campaign_results"))
 
 
-def kpi_counts(ds: Dataset, periods: list[Period]) -> pl.DataFrame:
+def kpi_counts(ds: Dataset, periods: list[Period], keep_words: bool = False) -> pl.DataFrame:
     """Counts and sums behind the KPIs, one row per period (column ``period`` = label), in
     the order of the labels.
+
+    The activity words hold the days the KPIs read (:func:`kpi_activity_days`) and are
+    dropped after the query; with ``keep_words`` they hold all the data's days and stay for
+    the analyses that follow (a report's retention and segments), as far as the data's size
+    allows (Dataset.shares_tables).
 
     Each row is one period's alone, so data above SHARED_TABLES_MAX_ROWS runs the query once
     per period: the per-user state of one query (distinct actives and payers, activity window
@@ -156,14 +209,16 @@ def kpi_counts(ds: Dataset, periods: list[Period]) -> pl.DataFrame:
     first, last = ds.date_range
     # no events: any day serves as day index 0 of the (empty) activity table
     first_day = first or min(p.start for p in periods)
-    prepare_activity_words(ds, first_day)
+    days = None if keep_words or last is None else kpi_activity_days(periods, first_day, last)
+    prepare_activity_words(ds, first_day, days)
     define_day_mask(ds.con)
     groups = ([frame] if ds.shares_tables()
               else [frame.slice(i, 1) for i in range(frame.height)])
     try:
         counts = pl.concat([_period_counts(ds, group, first_day, last) for group in groups])
     finally:
-        if not ds.shares_tables():  # large data: free the memory for what follows
+        # part of the activity (read by no other analysis), or large data: free the memory
+        if not keep_words or not ds.shares_tables():
             drop_activity_words(ds)
     counts = counts.sort("period")
     if ds.files["spend"] is not None:  # spend data exists: no rows in P means 0, not unknown
@@ -204,10 +259,12 @@ def _targets(ds: Dataset, period: Period) -> pl.DataFrame:
                                       "target_kind": pl.String}, orient="row")
 
 
-def summary(ds: Dataset, period: Period, compare: bool = False) -> pl.DataFrame:
-    """One row per KPI with the SUMMARY_COLUMNS (previous/last_year only with ``compare``)."""
+def summary(ds: Dataset, period: Period, compare: bool = False,
+            keep_words: bool = False) -> pl.DataFrame:
+    """One row per KPI with the SUMMARY_COLUMNS (previous/last_year only with ``compare``);
+    ``keep_words``: keep all the activity words for later analyses (:func:`kpi_counts`)."""
     periods = [period] + ([period.previous(), period.last_year()] if compare else [])
-    values = kpi_values(kpi_counts(ds, periods))
+    values = kpi_values(kpi_counts(ds, periods, keep_words))
     first, last = ds.date_range
     outside = [p.label for p in periods
                if first is None or last is None or p.end < first or p.start > last]

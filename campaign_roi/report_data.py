@@ -116,7 +116,9 @@ def _common_sections(ds: Dataset, period: Period, words: tuple[Section, ...] = (
     (Dataset.temp_keys); ``later_attribution`` sections run next. The report's layout does
     not depend on this order."""
     return [
-        ("summary", lambda: {"summary": summary(ds, period, compare=True)}),
+        # with ``words`` sections the KPIs pack all the activity and keep it for them
+        ("summary", lambda: {"summary": summary(ds, period, compare=True,
+                                                keep_words=bool(words))}),
         *words,
         ("daily trend", lambda: _daily_section(ds, period)),
         ("attribution", lambda: {"attribution": attribution_frame(ds, period)}),

@@ -24,8 +24,10 @@ from campaign_roi.kpis import (
     ACTIVITY_MAX_USER_SLICES,
     ACTIVITY_ROWS_PER_SLICE,
     ACTIVITY_WORDS_PER_SLICE,
+    _needed_span,
     activity_slices,
     activity_user_slices,
+    kpi_activity_days,
     kpi_counts,
 )
 from campaign_roi.periods import Period, parse_period
@@ -126,26 +128,51 @@ def reference(df: pl.DataFrame, period: Period) -> dict[str, float]:
 @given(raw=st.lists(event, min_size=1, max_size=30),
        anchors=st.lists(anchored, max_size=8),
        rows_per_slice=st.sampled_from([ACTIVITY_ROWS_PER_SLICE, 1, 7]),
-       large=st.booleans())
+       large=st.booleans(), keep_words=st.booleans(),
+       alone=st.sampled_from([None, "2025Q1", "2025-03", "2025-W10", "2025-03-05"]))
 # every window edge once: day 30 and 59 after a register, 90 and 119 after a first order,
 # and just outside them (29, 60, 89, 120); a register on day 70 puts days 100..129 across
 # the word boundary at day 128
 @example(raw=[(0, 0, "active", 0.0)],
          anchors=[(1, 10, "register", 30), (2, 10, "register", 59), (3, 70, "register", 60),
                   (4, 11, "register", 29)], rows_per_slice=ACTIVITY_ROWS_PER_SLICE,
-         large=False)
+         large=False, keep_words=False, alone=None)
 @example(raw=[(0, 0, "active", 0.0)],
          anchors=[(1, 5, "order", 90), (2, 5, "order", 119), (3, 6, "order", 89),
-                  (4, 6, "order", 120)], rows_per_slice=1, large=True)
+                  (4, 6, "order", 120)], rows_per_slice=1, large=True, keep_words=False,
+         alone=None)
+# one period alone, whose KPIs read part of the data's days: March's new payer u2 (first
+# order day 70, 03-12) is active on day 160 (06-10), inside its day 90..119 window, which
+# lies beyond March's other days (to 05-29); u1's activity on day 200 ends the data after
+# that window
+@example(raw=[(0, 200, "active", 0.0)], anchors=[(1, 70, "order", 90)],
+         rows_per_slice=ACTIVITY_ROWS_PER_SLICE, large=False, keep_words=False, alone="2025-03")
+# week 10 (03-03..03-09): u1 orders 150 twice (March total 300: a high-value pair) and is
+# active on 04-01 (day 90), in April but before the week's day 30..59 windows (from 04-02)
+@example(raw=[(0, 62, "order", 150.0), (0, 63, "order", 150.0), (0, 90, "active", 0.0),
+              (1, 200, "active", 0.0)], anchors=[], rows_per_slice=ACTIVITY_ROWS_PER_SLICE,
+         large=False, keep_words=False, alone="2025-W10")
+# the day 03-05 (day 63, the last of word 0 when u2's activity on day 0 starts the data; one
+# word a slice): u1 orders 150 twice that day
+# (a high-value pair for March) and is active on 04-02 (day 91), in April before the day's
+# day 30..59 window (04-04..05-03): only the high-value month brings 04-01..04-03 into word
+# 1's slice
+@example(raw=[(1, 0, "active", 0.0), (0, 63, "order", 150.0), (0, 63, "order", 150.0),
+              (0, 91, "active", 0.0), (1, 200, "active", 0.0)], anchors=[], rows_per_slice=1,
+         large=False, keep_words=False, alone="2025-03-05")
 def test_activity_kpis_match_the_definitions(raw: list[tuple[int, int, str, float]],
                                              anchors: list[tuple[int, int, str, int]],
-                                             rows_per_slice: int, large: bool) -> None:
+                                             rows_per_slice: int, large: bool,
+                                             keep_words: bool, alone: str | None) -> None:
     """Also with the activity grouped in slices of words (one slice per word when each
     slice may hold 1 row): the slices must give the same table as one grouping; and as for
     large data (``large``: one query per period, the acquisition in parts, no shared
-    tables)."""
+    tables); with the activity of the KPIs' days only (kpi_activity_days) or of all days
+    (``keep_words``); the periods all at once (their KPIs read every day of the data) or one
+    ``alone`` (part of its days)."""
     df = build(with_anchors(raw, anchors))
-    periods = [parse_period(p) for p in ("2025Q1", "2025Q2", "2025Q3", "2025-03", "2025-W10")]
+    periods = [parse_period(p) for p in (
+        [alone] if alone else ("2025Q1", "2025Q2", "2025Q3", "2025-03", "2025-W10"))]
     with TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "events").mkdir()
@@ -155,7 +182,11 @@ def test_activity_kpis_match_the_definitions(raw: list[tuple[int, int, str, floa
               patch("campaign_roi.dataset.SHARED_TABLES_MAX_ROWS", 0 if large else 10**9)):
             ds = Dataset.open(root)
             assert ds.config.high_value_order_total == HIGH_VALUE
-            table = kpi_counts(ds, periods)
+            table = kpi_counts(ds, periods, keep_words)
+            # part of the activity never outlives the query; all of it stays (small data)
+            kept = ds.con.sql("SELECT count(*) FROM duckdb_tables() "
+                              "WHERE table_name = 'activity_words'").fetchall()[0][0]
+            assert kept == (1 if keep_words and not large else 0)
         assert table["period"].to_list() == sorted(p.label for p in periods)
         counts = {r["period"]: r for r in table.to_dicts()}
     for p in periods:
@@ -185,6 +216,48 @@ def test_activity_slices_partition_the_words(rows: int, n_words: int, per_slice:
     assert activity_slices(60, 10, 10) == [(w, w + 1) for w in range(10)]
     # scale 1: 8 words (457 days), four groupings of two words
     assert activity_slices(53_000_000, 8, 60_000_000) == [(0, 2), (2, 4), (4, 6), (6, 8)]
+
+
+def test_kpi_activity_days() -> None:
+    """The days whose activity the KPIs read, hand-listed per period: its days, its
+    registrants' day 30..59 windows, its new payers' day 90..119 windows and the month after
+    each of its months; merged, within the data."""
+    first, last = date(2024, 7, 1), date(2025, 9, 30)
+    q3 = parse_period("2025Q3")
+    # 07-01..09-30; m1 07-31..11-28, m3 09-29..2026-01-27, high value 08-01..10-31: all
+    # clipped to the data's last day 09-30
+    assert kpi_activity_days([q3], first, last) == [(date(2025, 7, 1), last)]
+    # summary --compare: 2025Q2 adds 04-01..06-30, m1 05-01..08-28, m3 06-30..10-27, high
+    # value 05-01..07-31; 2024Q3 07-01..09-30, m1 07-31..11-28, m3 09-29..2025-01-27, high
+    # value 08-01..10-31 → 2024-07-01..2025-01-27 and 2025-04-01..09-30 (not 01-28..03-31)
+    assert kpi_activity_days([q3, q3.previous(), q3.last_year()], first, last) == [
+        (date(2024, 7, 1), date(2025, 1, 27)), (date(2025, 4, 1), last)]
+    # from a later first day: 2024Q3 starts at the data's first day
+    assert kpi_activity_days([q3.last_year()], date(2024, 8, 15), last) == [
+        (date(2024, 8, 15), date(2025, 1, 27))]
+    # 2025-W10 (03-03..03-09): m1 04-02..05-07, m3 06-01..07-06, high value (March's next
+    # month) 04-01..04-30
+    assert kpi_activity_days([parse_period("2025-W10")], first, last) == [
+        (date(2025, 3, 3), date(2025, 3, 9)), (date(2025, 4, 1), date(2025, 5, 7)),
+        (date(2025, 6, 1), date(2025, 7, 6))]
+    # December: the next month is January of the next year; 12-01..12-31, m1 12-31..02-28,
+    # high value 01-01..01-31, m3 03-01..04-29 (touching 02-28): one range
+    assert kpi_activity_days([parse_period("2024-12")], first, last) == [
+        (date(2024, 12, 1), date(2025, 4, 29))]
+    # a period after the data: nothing
+    assert kpi_activity_days([parse_period("2026Q1")], first, last) == []
+
+
+def test_needed_span_of_a_slice() -> None:
+    # a slice of day indexes 0..127 from 2025-01-01; needed 01-10..01-20 (9..19) and
+    # 03-01..12-31 (59..127 within the slice): one span from the first to the last, 9..127
+    days = [(date(2025, 1, 10), date(2025, 1, 20)), (date(2025, 3, 1), date(2025, 12, 31))]
+    assert _needed_span(date(2025, 1, 1), 0, 128, days) == [(9, 128)]
+    # the slice of indexes 128..255 (05-09..) holds only the second range: 128..255 whole
+    assert _needed_span(date(2025, 1, 1), 128, 256, days) == [(128, 256)]
+    # a slice with no needed day reads nothing; without days it reads all of its days
+    assert _needed_span(date(2025, 1, 1), 0, 5, days) == []
+    assert _needed_span(date(2025, 1, 1), 0, 128, None) == [(0, 128)]
 
 
 def test_activity_user_slices() -> None:
