@@ -192,6 +192,29 @@ def test_retention_on_a_dataset_every_source(rows: list[Row], args: dict[str, ob
         assert staged_left(ds) == []
 
 
+def test_retention_from_words_at_window_edges(tmp_path: Path) -> None:
+    """Month grain (30 days), periods 1 and 2, read from the activity words. The data starts
+    06-01 (day index 0); a, b, c and d register 06-10 (day 9): period 1 is days 39..68
+    (07-10..08-08) across the word edge at day 64 (08-04), period 2 days 69..98
+    (08-09..09-07). a is active on 08-08 (period 1's last day), b on 08-09 (period 2's
+    first), c on 07-09 (day 29 after registering: period 0), d on 09-07 (period 2's last);
+    z's events on 06-01 and 10-31 span the data, so every window has ended."""
+    rows = [ev("z", "2025-06-01 08:00", "active"), ev("z", "2025-10-31 08:00", "active"),
+            *[ev(u, "2025-06-10 09:00", "register") for u in "abcd"],
+            ev("a", "2025-08-08 23:00", "active"), ev("b", "2025-08-09 00:30", "active"),
+            ev("c", "2025-07-09 12:00", "active"), ev("d", "2025-09-07 18:00", "active")]
+    ds = open_rows(rows, tmp_path)
+    ds.materialize("conversions")
+    prepare_activity_words(ds, date(2025, 6, 1))
+    with staged_activity(ds.con) as source:
+        assert source == "words"
+    out = retention(ds.con, "register", "month", periods=2)
+    # cohort 2025-06 of 4: period 0 all 4 (1.0); period 1 a alone (1/4); period 2 b and d
+    # (2/4)
+    assert out.select("cohort", "period", "cohort_size", "retention").rows() == [
+        ("2025-06", 0, 4, 1.0), ("2025-06", 1, 4, 0.25), ("2025-06", 2, 4, 0.5)]
+
+
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rows=event_logs(),

@@ -94,29 +94,29 @@ periods AS (
     FROM range(0, $periods + 1)
 ),
 
-member_windows AS (
-    -- from the words: each member's period windows k = 1..$periods as day indexes [a, b]
-    SELECT user_id, period, a, a + $w - 1 AS b
+member_spans AS (
+    -- from the words: each member's windows k = 1..$periods lie in the day indexes a1 ..
+    -- a1 + $periods * $w - 1 (a1 = the first day of period 1); the words holding them, one
+    -- row per (member, word): fewer lookups than one per (member, period, word)
+    SELECT user_id, a1, unnest(range(a1 // 64, (a1 + $periods * $w - 1) // 64 + 1)) AS word
     FROM (
         SELECT
-            m.user_id,
-            k.period,
-            m.cohort_date - CAST(getvariable('activity_words_first_day') AS DATE)
-                + k.period * $w AS a
-        FROM members AS m
-        CROSS JOIN (SELECT CAST(range AS INTEGER) AS period FROM range(1, $periods + 1)) AS k
-        WHERE $activity = 'words'
+            user_id,
+            cohort_date - CAST(getvariable('activity_words_first_day') AS DATE) + $w AS a1
+        FROM members
+        WHERE $activity = 'words' AND $periods >= 1
     )
 ),
 
 word_periods AS (
-    -- the windows with an active day: the member's words a // 64 .. b // 64, masked to [a, b]
-    SELECT DISTINCT x.user_id, x.period
-    FROM (
-        SELECT *, unnest(range(a // 64, b // 64 + 1)) AS word FROM member_windows
-    ) AS x
+    -- the windows with an active day: period k's days [a, b] = a1 + (k - 1) * $w .. + $w - 1,
+    -- tested on each of the member's words that holds some of them, masked to [a, b]
+    SELECT DISTINCT x.user_id, k.period
+    FROM member_spans AS x
     JOIN activity_words AS w ON w.user_id = x.user_id AND w.word = x.word
-    WHERE w.bits & day_mask(x.a, x.b, x.word) <> 0
+    JOIN (SELECT CAST(range AS INTEGER) AS period FROM range(1, $periods + 1)) AS k
+      ON x.word BETWEEN (x.a1 + (k.period - 1) * $w) // 64 AND (x.a1 + k.period * $w - 1) // 64
+    WHERE w.bits & day_mask(x.a1 + (k.period - 1) * $w, x.a1 + k.period * $w - 1, x.word) <> 0
 ),
 
 active_periods AS (
