@@ -190,6 +190,9 @@ class Dataset:
         self._duplicates: int | None = None
         self._canonical_types: bool | None = None
         self._materialized: set[str] = set()
+        #: whether the command's key_events were read with event_id (a tie needed it); None
+        #: until they are read (:meth:`_materialize_key_event_views`)
+        self.key_events_with_ids: bool | None = None
         #: what the shared temp tables of this command hold (table name → the key of the
         #: options that built it), so a later analysis with the same key reuses the table
         self.temp_keys: dict[str, Hashable] = {}
@@ -376,6 +379,8 @@ class Dataset:
 
         self.con.sql("CREATE VIEW key_events AS " + load_query("intermediate/key_events"))
         self.con.sql("CREATE VIEW conversions AS " + load_query("intermediate/conversions"))
+        self.con.sql("CREATE VIEW refund_events AS SELECT event_date, order_id, amount "
+                     "FROM key_events WHERE event_type = 'refund'")
         for view in ("campaign_joins", "campaign_orders"):
             self.con.sql(f"CREATE VIEW {view} AS " + load_query(f"intermediate/{view}"))
         lookback_us = round(self.config.lookback_days["register"] * 86_400_000_000)
@@ -578,44 +583,58 @@ class Dataset:
 
     # not ``acquisition``: a command reads the acquisition of its periods' registrants
     # (:meth:`period_acquisition`), which the acquisition window computes for far less
-    _MATERIALIZABLE = ("key_events", "conversions", "orders", "touches", "users",
-                       "campaign_joins")
-    #: views read from ``key_events``: materialised after it, so that they and the KPI query
-    #: read its rows from memory (one scan of the files for all of them)
-    _READ_KEY_EVENTS = ("conversions", "campaign_joins")
+    _MATERIALIZABLE = ("conversions", "orders", "touches", "users", "campaign_joins",
+                       "refund_events")
+    #: the views that read ``key_events``: materialised together from one ``key_events``
+    #: table, which is then dropped (:meth:`_materialize_key_event_views`)
+    _READ_KEY_EVENTS = ("conversions", "campaign_joins", "refund_events")
 
     def materialize(self, *views: str) -> None:
         """Compute views once for this command: a temp table of the same name shadows the view
         (DuckDB resolves temp objects first), so every later query, and every view built on it,
         reads the stored rows instead of re-running the view. Up to
-        :data:`SHARED_TABLES_MAX_ROWS` the views read from ``key_events`` materialise it
-        first (above, each scans the files itself, keeping memory for the analyses)."""
+        :data:`SHARED_TABLES_MAX_ROWS` the views that read ``key_events`` are materialised
+        together (above, each scans the files itself when asked for, keeping memory for the
+        analyses)."""
         for view in views:
             if view not in self._MATERIALIZABLE:
                 raise ValueError(f"cannot materialize {view!r}")
+            if view in self._materialized:
+                continue
             if view in self._READ_KEY_EVENTS and self.shares_tables():
-                self.materialize("key_events")
-            if view not in self._materialized:
-                self.stage(view.replace("_", " "))
-                if view == "key_events":
-                    self._materialize_key_events()
-                else:
-                    self.con.sql(f"CREATE TEMP TABLE {view} AS SELECT * FROM main.{view}")
-                self._materialized.add(view)
+                self._materialize_key_event_views()
+                continue
+            self.stage(view.replace("_", " "))
+            self.con.sql(f"CREATE TEMP TABLE {view} AS SELECT * FROM main.{view}")
+            self._materialized.add(view)
 
-    def _materialize_key_events(self) -> None:
-        """The ``key_events`` table, without event_id unless it decides an order: event_id
-        only breaks ties in the conversions, between a user's registers (or orders) at one
-        event_time. Its column is the largest of the files once decompressed (1 GB at scale
-        1, 20 bytes a row): the table is read without it, the ties are looked for in the
-        table, and only data with a tie is read again with it (the same conversions: without
-        a tie no order depends on event_id)."""
+    def _materialize_key_event_views(self) -> None:
+        """One scan of the files into a ``key_events`` table, the views that read it
+        (:data:`_READ_KEY_EVENTS`) materialised from it, and the table dropped: it held 2.8 M
+        rows at scale 1, which the memory limit then spent on the analyses.
+
+        The table is read without event_id unless it decides an order: event_id only breaks
+        ties in the conversions, between a user's registers (or orders) at one event_time. Its
+        column is the largest of the files once decompressed (1 GB at scale 1, 20 bytes a
+        row): the table is read without it, the ties are looked for in the table, and only
+        data with a tie is read again with it (the same conversions: without a tie no order
+        depends on event_id). :attr:`key_events_with_ids` tells which was read."""
+        self.stage("key events")
         self.con.sql("CREATE TEMP TABLE key_events AS SELECT * REPLACE "
                      "(CAST(NULL AS VARCHAR) AS event_id) FROM main.key_events")
-        if self.con.sql(CONVERSION_TIES_SQL).fetchall()[0][0]:
+        self.key_events_with_ids = bool(self.con.sql(CONVERSION_TIES_SQL).fetchall()[0][0])
+        if self.key_events_with_ids:
             # dropped first: while the temp table exists, main.key_events names it
             self.con.sql("DROP TABLE temp.main.key_events")
             self.con.sql("CREATE TEMP TABLE key_events AS SELECT * FROM main.key_events")
+        try:
+            for view in self._READ_KEY_EVENTS:
+                if view not in self._materialized:
+                    self.stage(view.replace("_", " "))
+                    self.con.sql(f"CREATE TEMP TABLE {view} AS SELECT * FROM main.{view}")
+                    self._materialized.add(view)
+        finally:
+            self.con.sql("DROP TABLE temp.main.key_events")
 
     @contextmanager
     def acquisition_window(self, start: date, end: date) -> Iterator[None]:

@@ -136,8 +136,7 @@ paying AS (
 refunding AS (
     SELECT p.period, exact_sum(e.amount) AS refunds
     FROM periods AS p
-    JOIN key_events AS e
-      ON e.event_type = 'refund' AND e.event_date BETWEEN p.start_date AND p.end_date
+    JOIN refund_events AS e ON e.event_date BETWEEN p.start_date AND p.end_date
     GROUP BY p.period
 ),
 
