@@ -585,32 +585,34 @@ class Dataset:
     # (:meth:`period_acquisition`), which the acquisition window computes for far less
     _MATERIALIZABLE = ("conversions", "orders", "touches", "users", "campaign_joins",
                        "refund_events")
-    #: the views that read ``key_events``: materialised together from one ``key_events``
-    #: table, which is then dropped (:meth:`_materialize_key_event_views`)
+    #: the views that read ``key_events``: those asked for in one call are materialised
+    #: together from one ``key_events`` table, which is then dropped
+    #: (:meth:`_materialize_key_event_views`)
     _READ_KEY_EVENTS = ("conversions", "campaign_joins", "refund_events")
 
     def materialize(self, *views: str) -> None:
         """Compute views once for this command: a temp table of the same name shadows the view
         (DuckDB resolves temp objects first), so every later query, and every view built on it,
         reads the stored rows instead of re-running the view. Up to
-        :data:`SHARED_TABLES_MAX_ROWS` the views that read ``key_events`` are materialised
-        together (above, each scans the files itself when asked for, keeping memory for the
-        analyses)."""
+        :data:`SHARED_TABLES_MAX_ROWS` the views of ``views`` that read ``key_events`` are
+        materialised together, from one scan of the files (ask for all a command needs in
+        one call; above, each scans the files itself, keeping memory for the analyses)."""
         for view in views:
             if view not in self._MATERIALIZABLE:
                 raise ValueError(f"cannot materialize {view!r}")
-            if view in self._materialized:
-                continue
-            if view in self._READ_KEY_EVENTS and self.shares_tables():
-                self._materialize_key_event_views()
-                continue
-            self.stage(view.replace("_", " "))
-            self.con.sql(f"CREATE TEMP TABLE {view} AS SELECT * FROM main.{view}")
-            self._materialized.add(view)
+        from_key_events = [v for v in views if v in self._READ_KEY_EVENTS
+                           and v not in self._materialized and self.shares_tables()]
+        if from_key_events:
+            self._materialize_key_event_views(from_key_events)
+        for view in views:
+            if view not in self._materialized:
+                self.stage(view.replace("_", " "))
+                self.con.sql(f"CREATE TEMP TABLE {view} AS SELECT * FROM main.{view}")
+                self._materialized.add(view)
 
-    def _materialize_key_event_views(self) -> None:
-        """One scan of the files into a ``key_events`` table, the views that read it
-        (:data:`_READ_KEY_EVENTS`) materialised from it, and the table dropped: it held 2.8 M
+    def _materialize_key_event_views(self, views: list[str]) -> None:
+        """One scan of the files into a ``key_events`` table, ``views`` (of
+        :data:`_READ_KEY_EVENTS`) materialised from it, and the table dropped: it held 2.8 M
         rows at scale 1, which the memory limit then spent on the analyses.
 
         The table is read without event_id unless it decides an order: event_id only breaks
@@ -628,11 +630,10 @@ class Dataset:
             self.con.sql("DROP TABLE temp.main.key_events")
             self.con.sql("CREATE TEMP TABLE key_events AS SELECT * FROM main.key_events")
         try:
-            for view in self._READ_KEY_EVENTS:
-                if view not in self._materialized:
-                    self.stage(view.replace("_", " "))
-                    self.con.sql(f"CREATE TEMP TABLE {view} AS SELECT * FROM main.{view}")
-                    self._materialized.add(view)
+            for view in views:
+                self.stage(view.replace("_", " "))
+                self.con.sql(f"CREATE TEMP TABLE {view} AS SELECT * FROM main.{view}")
+                self._materialized.add(view)
         finally:
             self.con.sql("DROP TABLE temp.main.key_events")
 

@@ -169,18 +169,23 @@ def drop_activity_words(ds: Dataset) -> None:
     ds.temp_keys.pop("activity_words", None)
 
 
+#: the views of the rare events a KPI query reads (Dataset.materialize: one scan for them)
+KPI_KEY_EVENT_VIEWS = ("conversions", "campaign_joins", "refund_events")
+
+
 def prepare(ds: Dataset) -> None:
-    """Work every KPI query shares, done once per command: conversions (registers, orders)
-    and campaign results."""
-    ds.materialize("conversions")
+    """Work every KPI query shares, done once per command: conversions (registers, orders),
+    the refunds and campaign results (one scan of the files for the three, Dataset.materialize)."""
+    ds.materialize(*KPI_KEY_EVENT_VIEWS)
     prepare_campaign_results(ds)
 
 
 def prepare_campaign_results(ds: Dataset) -> None:
     from campaign_roi.sql_files import load_query
 
-    # the participants are read twice (participation, campaign_orders): one scan, not two
-    ds.materialize("campaign_joins")
+    # the participants are read twice (participation, campaign_orders), the orders by the
+    # campaign orders and by a campaign table's attribution: one scan of the files for both
+    ds.materialize("conversions", "campaign_joins")
     ds.stage("campaign results")
     ds.con.sql("CREATE TEMP TABLE IF NOT EXISTS campaign_results AS "
                + load_query("marts/campaign_results"))

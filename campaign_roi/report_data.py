@@ -24,7 +24,7 @@ from campaign_roi.channels import channel_table
 from campaign_roi.errors import UserError
 from campaign_roi.funnel import funnel
 from campaign_roi.i18n import label
-from campaign_roi.kpis import drop_activity_words, summary
+from campaign_roi.kpis import KPI_KEY_EVENT_VIEWS, drop_activity_words, summary
 from campaign_roi.lifecycle import (
     LifecycleThresholds,
     segment_migration,
@@ -132,7 +132,7 @@ def _prepare_shared(ds: Dataset, period: Period) -> None:
     data is too large to keep them (Dataset.shares_tables), the acquisition channel of every
     user registered by the period's end (summary, daily trend) and the touches that the
     attribution runs of the period can use, for the widest lookback (channels, attribution)."""
-    ds.materialize("conversions")
+    ds.materialize(*KPI_KEY_EVENT_VIEWS)  # the conversions, and what the KPIs read with them
     if ds.shares_tables():
         # the window touches first: the acquisition then reads those touches from memory
         prepare_window_touches(ds, period.start, period.end,
@@ -188,7 +188,7 @@ def campaign_report(ds: Dataset, campaign_id: str, lang: str = "en",
                     progress: Progress | None = None) -> ReportData:
     """A campaign's review: KPIs over its dates (vs the same length before), channels,
     attribution and daily trend over its dates, the join → order funnel, its §5.2 row."""
-    ds.materialize("conversions")  # read by the campaign row and by every section
+    ds.materialize(*KPI_KEY_EVENT_VIEWS)  # read by the campaign row and by every section
     row = campaign_row(ds, campaign_id)
     start, end = row["start_date"][0], row["end_date"][0]
     window = end - start + timedelta(days=8)  # orders up to end_date + 7 days
