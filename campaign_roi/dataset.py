@@ -622,20 +622,21 @@ class Dataset:
         data with a tie is read again with it (the same conversions: without a tie no order
         depends on event_id). :attr:`key_events_with_ids` tells which was read."""
         self.stage("key events")
-        self.con.sql("CREATE TEMP TABLE key_events AS SELECT * REPLACE "
-                     "(CAST(NULL AS VARCHAR) AS event_id) FROM main.key_events")
-        self.key_events_with_ids = bool(self.con.sql(CONVERSION_TIES_SQL).fetchall()[0][0])
-        if self.key_events_with_ids:
-            # dropped first: while the temp table exists, main.key_events names it
-            self.con.sql("DROP TABLE temp.main.key_events")
-            self.con.sql("CREATE TEMP TABLE key_events AS SELECT * FROM main.key_events")
         try:
+            self.con.sql("CREATE TEMP TABLE key_events AS SELECT * REPLACE "
+                         "(CAST(NULL AS VARCHAR) AS event_id) FROM main.key_events")
+            self.key_events_with_ids = bool(self.con.sql(CONVERSION_TIES_SQL).fetchall()[0][0])
+            if self.key_events_with_ids:
+                # dropped first: while the temp table exists, main.key_events names it
+                self.con.sql("DROP TABLE temp.main.key_events")
+                self.con.sql("CREATE TEMP TABLE key_events AS SELECT * FROM main.key_events")
             for view in views:
                 self.stage(view.replace("_", " "))
                 self.con.sql(f"CREATE TEMP TABLE {view} AS SELECT * FROM main.{view}")
                 self._materialized.add(view)
         finally:
-            self.con.sql("DROP TABLE temp.main.key_events")
+            # never left behind: a table without event_id must not stand in for the view
+            self.con.sql("DROP TABLE IF EXISTS temp.main.key_events")
 
     @contextmanager
     def acquisition_window(self, start: date, end: date) -> Iterator[None]:
