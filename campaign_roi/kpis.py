@@ -198,7 +198,7 @@ def kpi_counts(ds: Dataset, periods: list[Period], keep_words: bool = False) -> 
     The activity words hold the days the KPIs read (:func:`kpi_activity_days`) and are
     dropped after the query; with ``keep_words`` they hold all the data's days and stay for
     the analyses that follow (a report's retention and segments), as far as the data's size
-    allows (Dataset.shares_tables).
+    allows (Dataset.shares_tables). A table of all the days built before is read and kept.
 
     Each row is one period's alone, so data above SHARED_TABLES_MAX_ROWS runs the query once
     per period: the per-user state of one query (distinct actives and payers, activity window
@@ -222,8 +222,9 @@ def kpi_counts(ds: Dataset, periods: list[Period], keep_words: bool = False) -> 
     try:
         counts = pl.concat([_period_counts(ds, group, first_day, last) for group in groups])
     finally:
-        # part of the activity (read by no other analysis), or large data: free the memory
-        if not keep_words or not ds.shares_tables():
+        # part of the activity (read by no other analysis), or large data: free the memory;
+        # all of it (built here with keep_words, or earlier by another analysis) stays
+        if ds.temp_keys.get("activity_words") != (first_day,) or not ds.shares_tables():
             drop_activity_words(ds)
     counts = counts.sort("period")
     if ds.files["spend"] is not None:  # spend data exists: no rows in P means 0, not unknown

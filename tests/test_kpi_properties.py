@@ -187,6 +187,11 @@ def test_activity_kpis_match_the_definitions(raw: list[tuple[int, int, str, floa
             kept = ds.con.sql("SELECT count(*) FROM duckdb_tables() "
                               "WHERE table_name = 'activity_words'").fetchall()[0][0]
             assert kept == (1 if keep_words and not large else 0)
+            if keep_words and not large:  # all the days, kept: a later summary reads them
+                again = kpi_counts(ds, periods)
+                assert ds.con.sql("SELECT count(*) FROM duckdb_tables() "
+                                  "WHERE table_name = 'activity_words'").fetchall()[0][0] == 1
+                assert again.equals(table)
         assert table["period"].to_list() == sorted(p.label for p in periods)
         counts = {r["period"]: r for r in table.to_dicts()}
     for p in periods:
