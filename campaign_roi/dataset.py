@@ -601,8 +601,8 @@ class Dataset:
             if view not in self._MATERIALIZABLE:
                 raise ValueError(f"cannot materialize {view!r}")
         from_key_events = [v for v in views if v in self._READ_KEY_EVENTS
-                           and v not in self._materialized and self.shares_tables()]
-        if from_key_events:
+                           and v not in self._materialized]
+        if from_key_events and self.shares_tables():
             self._materialize_key_event_views(from_key_events)
         for view in views:
             if view not in self._materialized:

@@ -505,6 +505,31 @@ def test_users_acquisition_channel(open_ds: Callable[..., Dataset]) -> None:
                    ("uE", "kol"), ("uG", "kol"), ("uH", "organic")]
 
 
+def test_acquisition_ties_at_one_instant(open_ds: Callable[..., Dataset]) -> None:
+    # touches at one instant before each register, in journey order (event_time, event_id
+    # with a missing id last, raw channel, campaign); the acquisition is the last non-direct
+    t = datetime(2025, 7, 10, 9)
+    ds = open_ds(
+        # u1: kol without an id sorts after feed's e5: kol is last
+        ("u1", t, "touch", "kol_x", None, None, None, None),
+        touch("u1", t, "feed_y", event_id="e5"),
+        reg("u1", t + D),
+        # u2: ids e2 (kol) < e9 (feed): feed is last
+        touch("u2", t, "kol_x", event_id="e2"),
+        touch("u2", t, "feed_y", event_id="e9"),
+        reg("u2", t + D),
+        # u3: no ids: raw channels feed_y < kol_x, so kol is last; campaigns c1 < c2 on
+        # the same channel make c2's touch last
+        ("u3", t, "touch", "feed_y", None, None, None, None),
+        ("u3", t, "touch", "kol_x", "c2", None, None, None),
+        ("u3", t, "touch", "kol_x", "c1", None, None, None),
+        reg("u3", t + D),
+    )
+    got = ds.sql("SELECT user_id, acquisition_channel, acquisition_campaign_id "
+                 "FROM acquisition ORDER BY user_id").rows()
+    assert got == [("u1", "kol", None), ("u2", "feed_ads", None), ("u3", "kol", "c2")]
+
+
 def test_acquisition_with_window_touches_reads_every_touch(
         open_ds: Callable[..., Dataset]) -> None:
     """While an attribution run's window_touches table exists, the acquisition reads its
