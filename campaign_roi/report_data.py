@@ -18,6 +18,7 @@ from campaign_roi.attribution import (
     AttributionOptions,
     drop_attribution_tables,
     prepare_window_touches,
+    summarise_credits,
 )
 from campaign_roi.campaigns import campaign_row, campaign_table
 from campaign_roi.channels import channel_table
@@ -42,9 +43,13 @@ PERIOD_FUNNEL = ("register", "active", "first_order")
 
 
 def attribution_frame(ds: Dataset, period: Period) -> pl.DataFrame:
-    """All eight models side by side for the period's registrations."""
-    return Attribution(ds, AttributionOptions(
-        conversion="register", models=MODELS, start=period.start, end=period.end)).summary()
+    """All eight models side by side for the period's registrations. The totals carry the
+    channel table's paid credit (users with a first order by the period's end), so that the
+    channel table that follows reads its register credits from them (Attribution.totals)."""
+    run = Attribution(ds, AttributionOptions(
+        conversion="register", models=MODELS, start=period.start, end=period.end))
+    return summarise_credits(run.totals("channel", paid_end=period.end), "channel",
+                             "value_credit", MODELS)
 
 
 def daily_frame(ds: Dataset, period: Period) -> pl.DataFrame:

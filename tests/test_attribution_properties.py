@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import unittest.mock
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -248,14 +248,17 @@ def test_acquisition_is_the_register_last_non_direct(
 @given(raw=st.lists(event, min_size=1, max_size=25),
        conversion=st.sampled_from(["register", "first_order", "order"]),
        key=st.sampled_from(["channel", "campaign_id"]),
-       paid_day=st.one_of(st.none(), st.integers(0, 40)))
+       paid_day=st.one_of(st.none(), st.integers(0, 40)),
+       model=st.sampled_from(MODELS))
 def test_totals_are_the_credits_summed(raw: list[tuple[str, int, str, str, float]],
                                        conversion: str, key: str,
-                                       paid_day: int | None) -> None:
+                                       paid_day: int | None, model: str) -> None:
     """Attribution.totals (summed in DuckDB: rule models, Shapley through its path weights,
     organic) equals the per-conversion credits summed per (model, key) for all eight models,
     to the last bit; the paid credit is the credit of users with a first order by the day,
-    null for markov's channels (no per-user credit)."""
+    null for markov's channels (no per-user credit). A later run of the same command asking
+    for one of those models reads its rows back, and they are the rows that model alone
+    sums; with another paid day it sums again."""
     df = build(raw).with_columns(
         campaign_id=pl.when(pl.col("event_type") == "touch")
         .then(pl.format("c{}", pl.int_range(pl.len()) % 3)))
@@ -281,4 +284,18 @@ def test_totals_are_the_credits_summed(raw: list[tuple[str, int, str, str, float
         got = run.totals(key, paid_end)
         order = ["model", key]
         assert got.sort(order, nulls_last=True).rows() == want.sort(order, nulls_last=True).rows()
+
+        def alone(paid: date | None) -> list[tuple[object, ...]]:
+            one = Attribution(ds, AttributionOptions(conversion=conversion, models=(model,)))
+            return one.totals(key, paid).sort(order, nulls_last=True).rows()
+
+        read_back = alone(paid_end)
+        assert [m for m, _ in ds.credit_totals.values()] == [MODELS]  # read, not summed
+        other = START.date() + timedelta(days=20) if paid_end is None else None
+        other_paid = alone(other)
+        assert len(ds.credit_totals) == 2  # another paid day: summed again
+        ds.credit_totals.clear()
+        assert read_back == alone(paid_end)
+        ds.credit_totals.clear()
+        assert other_paid == alone(other)
         ds.con.close()
