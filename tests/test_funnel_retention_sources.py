@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from unittest.mock import patch
 
+import duckdb
 import polars as pl
 from conftest import write_dataset
 from eventlog import Row, ev, make_con
@@ -180,6 +181,11 @@ def test_retention_on_a_dataset_every_source(rows: list[Row], args: dict[str, ob
         assert retention(ds.con, by="channel", **args).equals(by)  # type: ignore[arg-type]
         ds.materialize("users")
         assert retention(ds.con, by="channel", **args).equals(by)  # type: ignore[arg-type]
+        # large data runs one query per slice of members (hash of user_id): the same cells
+        with patch("campaign_roi.slices.ROWS_PER_SLICE", 2):
+            assert user_slices(ds.con) == -(-len(rows) // 2)
+            assert retention(ds.con, **args).equals(plain)  # type: ignore[arg-type]
+            assert retention(ds.con, by="channel", **args).equals(by)  # type: ignore[arg-type]
         # a report's KPIs leave the activity packed as words: retention tests the members'
         # period windows on those words instead of reading the events
         first = ds.date_range[0]
@@ -189,6 +195,8 @@ def test_retention_on_a_dataset_every_source(rows: list[Row], args: dict[str, ob
             assert source == "words"
         assert retention(ds.con, **args).equals(plain)  # type: ignore[arg-type]
         assert retention(ds.con, by="channel", **args).equals(by)  # type: ignore[arg-type]
+        with patch("campaign_roi.slices.ROWS_PER_SLICE", 2):
+            assert retention(ds.con, **args).equals(plain)  # type: ignore[arg-type]
         assert staged_left(ds) == []
 
 
@@ -213,6 +221,31 @@ def test_retention_from_words_at_window_edges(tmp_path: Path) -> None:
     # (2/4)
     assert out.select("cohort", "period", "cohort_size", "retention").rows() == [
         ("2025-06", 0, 4, 1.0), ("2025-06", 1, 4, 0.25), ("2025-06", 2, 4, 0.5)]
+
+
+def test_retention_slices_keep_a_cell_open_until_every_window_ends(tmp_path: Path) -> None:
+    """Month grain, period 1, the members of one cohort in two slices of users. The data
+    spans 07-01..08-31 (z). e registers 07-01 and is active 08-05 (period 1: 07-31..08-29,
+    ended by 08-31); l registers 07-31 (period 1: 08-30..09-28, not ended). The cohort's
+    period 1 is incomplete (its latest member's window has not ended), so null, however the
+    members are sliced; period 0 has ended for both: 2/2."""
+    con = duckdb.connect()
+    names = [f"u{i}" for i in range(20)]
+    slot = dict(con.sql("SELECT u, hash(u) % 2 FROM unnest($n) AS t(u)",
+                        params={"n": names}).fetchall())
+    early = names[0]
+    late = next(n for n in names if slot[n] != slot[early])  # the other slice of two
+    rows = [ev("z", "2025-07-01 08:00", "active"), ev("z", "2025-08-31 20:00", "active"),
+            ev(early, "2025-07-01 09:00", "register"), ev(early, "2025-08-05 09:00", "active"),
+            ev(late, "2025-07-31 09:00", "register")]
+    ds = open_rows(rows, tmp_path)
+    want = [("2025-07", 0, 2, 1.0), ("2025-07", 1, 2, None)]
+    out = retention(ds.con, "register", "month", periods=1)
+    assert out.select("cohort", "period", "cohort_size", "retention").rows() == want
+    with patch("campaign_roi.slices.ROWS_PER_SLICE", 3):  # 5 rows: 2 slices
+        assert user_slices(ds.con) == 2
+        out = retention(ds.con, "register", "month", periods=1)
+    assert out.select("cohort", "period", "cohort_size", "retention").rows() == want
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -33,6 +33,9 @@
 --   $start, $end   DATE     optional inclusive bounds on the cohort day (NULL = open)
 --   $by_mode       VARCHAR  'none' | 'channel' (member_acquisition.acquisition_channel)
 --   $activity      VARCHAR  'days' (activity_days) | 'words' (activity_words)
+--   $user_slices, $user_slice  INTEGER  only the members with hash(user_id) % $user_slices =
+--                  $user_slice (large data runs the query once per slice and adds up the counts,
+--                  campaign_roi/retention.py: a member's rows depend on that member only)
 
 WITH
 
@@ -43,6 +46,10 @@ cohort_days AS (
     WHERE conversion_type = $cohort_event
       AND ($start::DATE IS NULL OR conversion_date >= $start::DATE)
       AND ($end::DATE IS NULL OR conversion_date <= $end::DATE)
+      -- one slice of members (campaign_roi.slices); with one slice the condition is
+      -- constant and planned away
+      AND ($user_slices = 1
+           OR hash(user_id) % CAST($user_slices AS UBIGINT) = CAST($user_slice AS UBIGINT))
 ),
 
 acquired AS (
@@ -58,6 +65,8 @@ activity AS (
       AND ($start::DATE IS NULL OR local_time >= CAST($start::DATE + $w AS TIMESTAMP))
       AND ($end::DATE IS NULL
            OR local_time < CAST($end::DATE + ($periods + 1) * $w AS TIMESTAMP))
+      AND ($user_slices = 1
+           OR hash(user_id) % CAST($user_slices AS UBIGINT) = CAST($user_slice AS UBIGINT))
 ),
 
 data_end AS (
