@@ -384,7 +384,9 @@ class Attribution:
         does not grow with the period's conversions. ``paid_credit`` (with ``paid_end``) is
         the credit of conversions whose user has a first order on or before ``paid_end``
         (the channel table's paid rate); it is null for ``markov`` (a global split, no
-        per-user credit) and without ``paid_end``."""
+        per-user credit) and without ``paid_end``. The result is kept for the command
+        (``Dataset.credit_totals``): a later run with the same options asking for some of the
+        same models, by the same key and paid day, reads their rows back."""
         if key not in ("channel", "campaign_id"):
             raise ValueError(f"cannot total credits by {key!r}")
         self.prepare()

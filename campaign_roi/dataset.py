@@ -197,8 +197,9 @@ class Dataset:
         #: options that built it), so a later analysis with the same key reuses the table
         self.temp_keys: dict[str, Hashable] = {}
         #: credit totals of this command's attribution runs (campaign_roi.attribution
-        #: .Attribution.totals): (the run's key, total key, paid_end) → (models, frame), so a
-        #: later analysis asking the same run for some of those models reads them here
+        #: .Attribution.totals): (the run's journeys key, half-life, Markov order, total key,
+        #: paid_end) → (models, frame), so a later analysis asking the same run for some of
+        #: those models reads their rows here
         self.credit_totals: dict[Hashable, tuple[tuple[str, ...], pl.DataFrame]] = {}
         #: told the name of each stage of a long computation (:meth:`stage`)
         self.progress: ProgressLine | None = None
