@@ -455,14 +455,16 @@ class Attribution:
                 "ON p.user_id = c.user_id",
                 "exact_sum(c.credit * coalesce(p.paid, 0.0))")
 
-    def summary(self, by: str = "channel") -> pl.DataFrame:
-        """``model, channel|campaign_id, conversions, value, share`` (share of conversions)."""
+    def summary(self, by: str = "channel", paid_end: date | None = None) -> pl.DataFrame:
+        """``model, channel|campaign_id, conversions, value, share`` (share of conversions).
+        With ``paid_end`` the totals are summed with the paid credit as well (not shown), so
+        that a channel table later in the command reads them back (:meth:`totals`)."""
         if by not in ("channel", "campaign"):
             raise UserError(f"--by {by!r} is unknown; use channel or campaign")
         key = "channel" if by == "channel" else "campaign_id"
         value = "net_value_credit" if self.opts.net else "value_credit"
         # summed in DuckDB (no per-touch rows leave the database)
-        return summarise_credits(self.totals(key), key, value, self.opts.models)
+        return summarise_credits(self.totals(key, paid_end), key, value, self.opts.models)
 
 
 def summarise_credits(

@@ -35,7 +35,7 @@ Degenerate cases (see docs/data-driven-attribution.md):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +49,9 @@ from campaign_roi.path_table import (
     normalise_path_table,
     split_paths,
 )
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 ORGANIC = "organic"
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
@@ -518,7 +521,7 @@ _DENSE_STATES = 256
 
 def _conversion_probability(
     n: int, keep: npt.NDArray[np.bool_], dense: FloatArray | None = None,
-    sparse: Any = None,
+    sparse: sp.csr_matrix | None = None,
 ) -> float:
     """P((start) → (conversion)) with the transient states outside ``keep`` turned into (null),
     for a chain of ``n`` rows given as a dense array or as a scipy CSR matrix (``sparse``)."""
@@ -529,6 +532,7 @@ def _conversion_probability(
     import scipy.sparse as sp
     import scipy.sparse.linalg as spla
 
+    assert sparse is not None
     q = sparse[kept][:, kept]
     r = sparse[kept][:, [n]].toarray().ravel()
     a = sp.csc_matrix(sp.identity(kept.shape[0], format="csc") - q)
@@ -536,7 +540,7 @@ def _conversion_probability(
     return float(np.atleast_1d(x)[0])
 
 
-def _csr(m: _Transitions) -> Any:
+def _csr(m: _Transitions) -> sp.csr_matrix:
     """``m`` as a scipy CSR matrix (the sparse solve only)."""
     import scipy.sparse as sp
 

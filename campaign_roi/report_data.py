@@ -18,7 +18,6 @@ from campaign_roi.attribution import (
     AttributionOptions,
     drop_attribution_tables,
     prepare_window_touches,
-    summarise_credits,
 )
 from campaign_roi.campaigns import campaign_row, campaign_table
 from campaign_roi.channels import channel_table
@@ -46,10 +45,9 @@ def attribution_frame(ds: Dataset, period: Period) -> pl.DataFrame:
     """All eight models side by side for the period's registrations. The totals carry the
     channel table's paid credit (users with a first order by the period's end), so that the
     channel table that follows reads its register credits from them (Attribution.totals)."""
-    run = Attribution(ds, AttributionOptions(
-        conversion="register", models=MODELS, start=period.start, end=period.end))
-    return summarise_credits(run.totals("channel", paid_end=period.end), "channel",
-                             "value_credit", MODELS)
+    return Attribution(ds, AttributionOptions(
+        conversion="register", models=MODELS, start=period.start, end=period.end,
+    )).summary(paid_end=period.end)
 
 
 def daily_frame(ds: Dataset, period: Period) -> pl.DataFrame:

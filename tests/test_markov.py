@@ -178,6 +178,20 @@ def test_subnormal_counts() -> None:
     assert r.credits.get_column("value").sum() == pytest.approx(3.0, rel=1e-15)
 
 
+def test_stochastic_rows_by_hand() -> None:
+    # one state (n = 1): rows (start), s; columns (start), s, (conversion), (null). Counts
+    # (start) → s 1 + 1 (a repeated pair is summed, as scipy's constructor did) and
+    # (start) → (null) 2: row total 4, probabilities 2/4 and 2/4; s → (conversion) 3 and
+    # s → (null) 1: 3/4 and 1/4. Entries in row-major order.
+    m = markov_module._stochastic(
+        np.array([1.0, 2.0, 1.0, 3.0, 1.0]), np.array([0, 0, 0, 1, 1]),
+        np.array([1, 3, 1, 2, 3]), 1)
+    assert m.shape == (2, 4)
+    assert list(zip(m.rows.tolist(), m.cols.tolist(), m.probs.tolist(), strict=True)) == [
+        (0, 1, 0.5), (0, 3, 0.5), (1, 2, 0.75), (1, 3, 0.25)]
+    assert m.dense().tolist() == [[0.0, 0.5, 0.0, 0.5], [0.0, 0.0, 0.75, 0.25]]
+
+
 def test_small_chains_do_not_import_scipy() -> None:
     # scipy costs 0.25 s of a command's start: only chains above _DENSE_STATES states (solved
     # with a sparse LU) import it. The hand example (two states) in a fresh interpreter:
