@@ -241,11 +241,7 @@ class Attribution:
         # one pass over the conversions view and one over the touches for this run: the
         # conversions of this type up to the period end (null paths need each user's last
         # one), and the touches that any journey or null path of the period can use
-        con.sql(
-            "CREATE OR REPLACE TEMP TABLE type_conversions AS SELECT * FROM conversions "
-            "WHERE conversion_type = $conversion AND conversion_date <= $end",
-            params={"conversion": self.opts.conversion, "end": end},
-        )
+        self.ds.type_conversions(self.opts.conversion, end)
         con.sql(
             "CREATE OR REPLACE TEMP TABLE period_conversions AS SELECT * FROM type_conversions "
             "WHERE conversion_date BETWEEN $start AND $end",

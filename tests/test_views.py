@@ -309,6 +309,49 @@ def test_key_events_read_event_id_only_for_ties(make_dataset: Maker) -> None:
     assert ds.sql(tables)["t"][0].to_list() == ["campaign_joins", "conversions", "refund_events"]
 
 
+def test_type_conversions_read_only_their_rare_events(make_dataset: Maker) -> None:
+    # u1 registers twice at one instant (ids e5, e4: e4 is first, invited by r4) and orders o1
+    # (40, half refunded: net 20) then o2 (10). A register run's table holds the first
+    # register alone, read with event_id (its tie); an order run's the two orders with their
+    # net values, read without it (no two orders at one instant). The key_events table is
+    # gone either way, and a run of either type after materialised conversions reads those
+    t = datetime(2025, 7, 3, 9)
+    events = pl.DataFrame({
+        "user_id": ["u1"] * 5,
+        "event_time": [t, t, t + timedelta(hours=1), t + timedelta(hours=2),
+                       t + timedelta(hours=3)],
+        "event_type": ["register", "register", "order", "order", "refund"],
+        "amount": [None, None, 40.0, 10.0, 20.0],
+        "order_id": [None, None, "o1", "o2", "o1"],
+        "referrer_id": ["r5", "r4", None, None, None],
+        "event_id": ["e5", "e4", "e6", "e7", "e8"],
+    })
+    cols = "conversion_id, conversion_type, value, net_value, order_id, referrer_id"
+    tables = ("SELECT list(table_name ORDER BY table_name) AS t FROM duckdb_tables() "
+              "WHERE temporary")
+    ds = Dataset.open(make_dataset(events))
+    ds.type_conversions("register", date(2025, 7, 3))
+    assert ds.key_events_with_ids is True
+    assert ds.sql(f"SELECT {cols} FROM type_conversions").rows() == [
+        ("u1:register", "register", 0.0, 0.0, None, "r4")]
+    assert ds.sql(tables)["t"][0].to_list() == ["type_conversions"]
+    ds = Dataset.open(make_dataset(events))
+    ds.type_conversions("order", date(2025, 7, 3))
+    assert ds.key_events_with_ids is False
+    assert ds.sql(f"SELECT {cols} FROM type_conversions ORDER BY conversion_id").rows() == [
+        ("u1:order:1", "order", 40.0, 20.0, "o1", None),  # 40 - 20 refunded
+        ("u1:order:2", "order", 10.0, 10.0, "o2", None)]
+    # up to a day: the orders of a day before are none
+    ds.type_conversions("first_order", date(2025, 7, 2))
+    assert ds.sql("SELECT count(*) AS n FROM type_conversions")["n"][0] == 0
+    ds = Dataset.open(make_dataset(events))
+    ds.materialize("conversions")
+    ds.type_conversions("first_order", date(2025, 7, 3))
+    assert ds.sql(f"SELECT {cols} FROM type_conversions").rows() == [
+        ("u1:first_order", "first_order", 40.0, 20.0, "o1", None)]
+    assert ds.sql(tables)["t"][0].to_list() == ["conversions", "type_conversions"]
+
+
 def test_date_range(tiny: Path) -> None:
     ds = Dataset.open(tiny)
     assert ds.date_range == (date(2025, 7, 1), date(2025, 7, 11))
@@ -324,15 +367,17 @@ _conversion_event = st.tuples(
     st.sampled_from([f"e{i}" for i in range(1, 10)]),
     st.sampled_from(["o1", "o2", "o3"]),
     st.sampled_from(["c1", "c2"]),
+    st.sampled_from(["r1", "r2", None]),  # referrer_id (a register's)
 )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=st.lists(_conversion_event, min_size=1, max_size=12))
 def test_materialized_conversions_equal_the_view(
-        rows: list[tuple[str, int, str, str, str, str]]) -> None:
+        rows: list[tuple[str, int, str, str, str, str, str | None]]) -> None:
     """The conversions a command materialises (key_events read without event_id unless a tie
-    needs it) are the rows of the view read straight from the files, with event_id."""
+    needs it) are the rows of the view read straight from the files, with event_id; so are
+    an attribution run's conversions of one type, read from only that type's rare events."""
     import tempfile
 
     t = datetime(2025, 7, 3)
@@ -343,10 +388,11 @@ def test_materialized_conversions_equal_the_view(
         "event_id": [r[3] for r in rows],
         "order_id": [r[4] for r in rows],
         "campaign_id": [r[5] for r in rows],
+        "referrer_id": [r[6] for r in rows],
         "amount": [float(i + 1) for i in range(len(rows))],
     }, schema={"user_id": pl.String, "event_time": pl.Datetime("us"), "event_type": pl.String,
                "event_id": pl.String, "order_id": pl.String, "campaign_id": pl.String,
-               "amount": pl.Float64})
+               "referrer_id": pl.String, "amount": pl.Float64})
     # a repeated event_id is dropped by the events view (the first kept), on both sides
     with tempfile.TemporaryDirectory() as tmp:
         root = write_dataset(Path(tmp) / "ds", events, form="parquet")
@@ -355,3 +401,8 @@ def test_materialized_conversions_equal_the_view(
         ds = Dataset.open(root)
         ds.materialize("conversions")
         assert ds.sql("SELECT * FROM conversions").sort(order).equals(direct)
+        for conversion in ("register", "first_order", "order"):
+            ds = Dataset.open(root)
+            ds.type_conversions(conversion, date(2025, 7, 3))
+            assert ds.sql("SELECT * FROM type_conversions").sort(order).equals(
+                direct.filter(pl.col("conversion_type") == conversion))
