@@ -501,7 +501,7 @@ def _lookup(strings: pa.Array, give_up: bool) -> tuple[pa.Array, IntArray] | Non
     m = len(strings)
     num = min(m, _SAMPLE)
     sample = np.arange(num, dtype=np.int64) * (m - 1) // max(num - 1, 1)  # evenly spaced, distinct
-    entries = pc.unique(strings.take(pa.array(sample)))
+    entries = pc.unique(strings.take(_int64_array(sample)))
     index = pc.index_in(strings, value_set=entries)
     missed = index.null_count
     if missed and give_up and missed * 8 > m:
@@ -511,13 +511,25 @@ def _lookup(strings: pa.Array, give_up: bool) -> tuple[pa.Array, IntArray] | Non
         is_missed = pc.is_null(index)
         rest = strings.filter(is_missed)
         extra = pc.unique(rest)
-        ids[is_missed.to_numpy(zero_copy_only=False)] = _int_values(pc.index_in(rest, value_set=extra)) + len(entries)
+        where = pc.indices_nonzero(is_missed)  # uint64, read as its buffer (not to_numpy)
+        positions = np.frombuffer(where.buffers()[1], dtype=np.uint64)[where.offset : where.offset + len(where)]
+        ids[positions] = _int_values(pc.index_in(rest, value_set=extra)) + len(entries)
         entries = pa.concat_arrays([entries, extra])
     return entries, ids
 
 
+def _int64_array(values: npt.NDArray[np.int64]) -> pa.Array:
+    """``values`` as an Arrow int64 array, sharing their memory. Not ``pa.array``: it asks
+    whether its argument is a pandas object, which imports pandas when installed (0.26 s of
+    every Markov run); nor is an Arrow array read with ``to_numpy`` here, for the same
+    reason: their buffers are read instead."""
+    data = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
+
+
 def _int_values(index: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.int32]:
-    """The int32 values of an ``index_in`` result (entries under nulls are arbitrary)."""
+    """The int32 values of an ``index_in`` or ``list_value_length`` result (entries under
+    nulls are arbitrary)."""
     array = index.combine_chunks() if isinstance(index, pa.ChunkedArray) else index
     return np.frombuffer(array.buffers()[1], dtype=np.int32)[array.offset : array.offset + len(array)]
 
@@ -532,12 +544,15 @@ def _decode_pieces(entries: pa.Array, no_semicolon: bool) -> tuple[list[str], In
     content = pc.if_else(more, pc.utf8_slice_codeunits(entries, 0, -len(SEPARATOR)), entries)
     lists = pc.split_pattern(content, SEPARATOR)
     names = pc.list_flatten(lists)
-    channels = sorted(pc.unique(names).to_pylist())
+    distinct = pc.unique(names)
+    # sorted as Python sorts str (UTF-8 bytes sort as code points), kept an Arrow array
+    distinct = distinct.take(pc.array_sort_indices(distinct))
+    channels = distinct.to_pylist()
     for name in channels:
         if not name or ">" in name or name != name.strip() or (no_semicolon and ";" in name):
             return None
-    codes = _int_values(pc.index_in(names, value_set=pa.array(channels, type=names.type))).astype(np.int64)
-    sizes = pc.list_value_length(lists).to_numpy(zero_copy_only=False).astype(np.int64)
+    codes = _int_values(pc.index_in(names, value_set=distinct)).astype(np.int64)
+    sizes = _int_values(pc.list_value_length(lists)).astype(np.int64)  # int32, no nulls
     offsets = np.zeros(sizes.shape[0] + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
     return channels, offsets, codes + 1

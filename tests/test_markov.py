@@ -192,25 +192,46 @@ def test_stochastic_rows_by_hand() -> None:
     assert m.dense().tolist() == [[0.0, 0.5, 0.0, 0.5], [0.0, 0.0, 0.75, 0.25]]
 
 
-def test_small_chains_do_not_import_scipy() -> None:
+def test_small_chains_do_not_import_scipy_or_pandas() -> None:
     # scipy costs 0.25 s of a command's start: only chains above _DENSE_STATES states (solved
-    # with a sparse LU) import it. The hand example (two states) in a fresh interpreter:
+    # with a sparse LU) import it. pyarrow's pa.array and Array.to_numpy ask whether pandas is
+    # there, importing it when installed (0.26 s): the path splitting reads Arrow buffers
+    # instead. The hand example (two states) in a fresh interpreter that records every attempt
+    # to import pandas (installed or not), then a table whose sample of pieces misses five (the
+    # path splitting's second lookup): 100,000 paths "a" but for x1..x5 at rows 1..5, which
+    # the evenly spaced sample (rows 0, 12, 24, ...) skips
     code = (
         "import sys\n"
         "import polars as pl\n"
         "from campaign_roi.markov import markov_attribution\n"
+        "from campaign_roi.path_table import canonical_touches\n"
+        "asked = []\n"
+        "class Finder:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        asked.append(name.split('.')[0])\n"
+        "sys.meta_path.insert(0, Finder())\n"
         "r = markov_attribution(pl.DataFrame({'path': ['a > b', 'a', 'b'],\n"
         "                                     'conversions': [1.0, 0.0, 1.0],\n"
         "                                     'nulls': [0.0, 1.0, 1.0]}))\n"
-        "print(r.conversion_probability, any(m.startswith('scipy') for m in sys.modules))\n"
+        "paths = ['a'] * 100_000\n"
+        "paths[1:6] = [f'x{i}' for i in range(1, 6)]\n"
+        "t = canonical_touches(pl.Series(paths))\n"
+        "print(r.conversion_probability, any(m.startswith('scipy') for m in sys.modules),\n"
+        "      'pandas' in asked or 'pandas' in sys.modules, ','.join(t.channels),\n"
+        "      int(t.pieces[1]), int(t.pieces[6]))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     # four journeys: a > b converts, a ends in (null), b converts once and ends in (null) once.
     # (start) → a 2/4, → b 2/4; a → b 1/2, a → (null) 1/2; b → (conversion) 2/3 (the a > b
     # journey and one b), b → (null) 1/3. P(conversion) = 1/2 · 1/2 · 2/3 + 1/2 · 2/3 = 1/2
-    p_conv, scipy_loaded = out.stdout.split()
+    p_conv, scipy_loaded, pandas_asked, channels, piece1, piece6 = out.stdout.split()
     assert float(p_conv) == pytest.approx(1 / 2, abs=1e-15)
     assert scipy_loaded == "False"
+    assert pandas_asked == "False"
+    assert channels == "a,x1,x2,x3,x4,x5"
+    # the sampled piece "a" is entry 0; the missed x1..x5 are looked up among themselves,
+    # after it: row 1 (x1) is entry 1, row 6 ("a" again) entry 0
+    assert (piece1, piece6) == ("1", "0")
 
 
 def test_empty_table() -> None:
