@@ -3,7 +3,7 @@
 The key is a hash of every data file's path, size and modification time, so any change to
 the files computes the facts again. Stored as JSON in ``$CAMPAIGN_ROI_CACHE_DIR`` (default
 ``~/.cache/campaign_roi``); when that is not writable nothing is cached and the facts are
-computed on every run. Only derived counts, dates and the distinct channel labels are
+computed on every run. Only derived counts, dates, flags and the distinct channel labels are
 stored, never user-level data; besides them, texts derived from installed software alone
 (the report's JavaScript bundle) by :func:`cached_text`.
 """
@@ -59,6 +59,18 @@ def cached_fact(files: Iterable[Path], name: str, compute: Callable[[], Any]) ->
     except OSError:
         pass  # an unwritable cache only costs time
     return value
+
+
+def known_fact(files: Iterable[Path], name: str) -> tuple[bool, Any]:
+    """``(True, value)`` when ``name`` is cached for this content stamp of ``files``, else
+    ``(False, None)``; never computes it."""
+    if os.environ.get(ENV_CACHE_DIR) == "off":
+        return False, None
+    try:
+        facts = json.loads((cache_dir() / f"{stamp(files)}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False, None
+    return (True, facts[name]) if isinstance(facts, dict) and name in facts else (False, None)
 
 
 def cached_text(name: str, compute: Callable[[], str]) -> str:

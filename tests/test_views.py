@@ -309,6 +309,38 @@ def test_key_events_read_event_id_only_for_ties(make_dataset: Maker) -> None:
     assert ds.sql(tables)["t"][0].to_list() == ["campaign_joins", "conversions", "refund_events"]
 
 
+def test_conversion_ties_are_a_file_fact(make_dataset: Maker, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # whether the files have a tie is looked for once, in the table of every type, and cached
+    # per file stamp and zone; a table of some types neither stores it nor looks again once
+    # it is known (a planted fact is believed: the files are unchanged)
+    import json
+
+    monkeypatch.setenv("CAMPAIGN_ROI_CACHE_DIR", str(tmp_path / "cache"))
+    t = datetime(2025, 7, 3, 9)
+    events = pl.DataFrame({
+        "user_id": ["u1", "u1"], "event_time": [t, t + timedelta(hours=1)],
+        "event_type": ["register", "order"], "amount": [None, 30.0],
+        "order_id": [None, "o1"], "event_id": ["e0", "e1"],
+    })
+    root = make_dataset(events)
+    ds = Dataset.open(root)
+    key = f"conversion_ties:{ds.config.timezone}"  # the fixture's zone: Asia/Shanghai
+    ds.type_conversions("register", date(2025, 7, 3))
+    [stored] = (tmp_path / "cache").glob("*.json")
+    assert key not in json.loads(stored.read_text(encoding="utf-8"))
+    Dataset.open(root).materialize("conversions")
+    facts = json.loads(stored.read_text(encoding="utf-8"))
+    assert facts[key] is False
+    stored.write_text(json.dumps({**facts, key: True}), encoding="utf-8")
+    for read in (lambda d: d.materialize("conversions"),
+                 lambda d: d.type_conversions("order", date(2025, 7, 3))):
+        ds = Dataset.open(root)
+        read(ds)
+        assert ds.key_events_with_ids is True
+        assert ds.sql("SELECT count(*) AS n FROM conversions")["n"][0] == 3
+
+
 def test_type_conversions_read_only_their_rare_events(make_dataset: Maker) -> None:
     # u1 registers twice at one instant (ids e5, e4: e4 is first, invited by r4) and orders o1
     # (40, half refunded: net 20) then o2 (10). A register run's table holds the first
