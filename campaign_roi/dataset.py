@@ -649,9 +649,9 @@ class Dataset:
         data with a tie is read again with it (the same conversions: without a tie no order
         depends on event_id). :attr:`key_events_with_ids` tells which was read. Whether the
         files have a tie is a file fact (campaign_roi.cache, per zone: a naive time's instant
-        depends on it): looked for once in the table of every type, then read from the
-        cache (0.2 s at scale 1), by a table of some types too (a tie elsewhere then reads
-        event_id for nothing: the same rows)."""
+        depends on it): looked for once in a table, then read from the cache (0.2 s at scale
+        1). A table of some types reads the fact of all types when it is known (a tie
+        elsewhere then reads event_id for nothing: the same rows), else its types' own."""
         self.stage("key events")
         where, params = "", None
         if types is not None:
@@ -668,8 +668,11 @@ class Dataset:
 
         from campaign_roi.cache import cached_fact, known_fact
 
-        fact = f"conversion_ties:{self.config.timezone}"
+        fact = f"conversion_ties:{self.config.timezone}"  # in all rare events
         known, ties = known_fact(self.data_files(), fact)
+        if not known and types is not None:  # else in these types' (not all: another fact)
+            fact += ":" + "+".join(sorted(types))
+            known, ties = known_fact(self.data_files(), fact)
 
         def look() -> bool:
             return bool(self.con.sql(CONVERSION_TIES_SQL).fetchall()[0][0])
@@ -679,9 +682,8 @@ class Dataset:
                 create(with_ids=True)
             else:
                 create(with_ids=False)
-                if not known:  # a table of some types is not the fact of the files
-                    ties = (cached_fact(self.data_files(), fact, look) if types is None
-                            else look())
+                if not known:
+                    ties = cached_fact(self.data_files(), fact, look)
                 if ties:
                     # dropped first: while the temp table exists, main.key_events names it
                     self.con.sql("DROP TABLE temp.main.key_events")

@@ -311,9 +311,9 @@ def test_key_events_read_event_id_only_for_ties(make_dataset: Maker) -> None:
 
 def test_conversion_ties_are_a_file_fact(make_dataset: Maker, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    # whether the files have a tie is looked for once, in the table of every type, and cached
-    # per file stamp and zone; a table of some types neither stores it nor looks again once
-    # it is known (a planted fact is believed: the files are unchanged)
+    # whether the files have a tie is looked for once per table kind and cached per file
+    # stamp and zone: a table of some types stores its types' fact, and reads the fact of
+    # every type once it is known (a planted fact is believed: the files are unchanged)
     import json
 
     monkeypatch.setenv("CAMPAIGN_ROI_CACHE_DIR", str(tmp_path / "cache"))
@@ -328,7 +328,12 @@ def test_conversion_ties_are_a_file_fact(make_dataset: Maker, tmp_path: Path,
     key = f"conversion_ties:{ds.config.timezone}"  # the fixture's zone: Asia/Shanghai
     ds.type_conversions("register", date(2025, 7, 3))
     [stored] = (tmp_path / "cache").glob("*.json")
-    assert key not in json.loads(stored.read_text(encoding="utf-8"))
+    facts = json.loads(stored.read_text(encoding="utf-8"))
+    assert key not in facts and facts[f"{key}:register"] is False
+    stored.write_text(json.dumps({**facts, f"{key}:register": True}), encoding="utf-8")
+    ds = Dataset.open(root)
+    ds.type_conversions("register", date(2025, 7, 3))
+    assert ds.key_events_with_ids is True
     Dataset.open(root).materialize("conversions")
     facts = json.loads(stored.read_text(encoding="utf-8"))
     assert facts[key] is False
