@@ -528,8 +528,7 @@ def _int64_array(values: npt.NDArray[np.int64]) -> pa.Array:
 
 
 def _int_values(index: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.int32]:
-    """The int32 values of an ``index_in`` or ``list_value_length`` result (entries under
-    nulls are arbitrary)."""
+    """The int32 values of an ``index_in`` result (entries under nulls are arbitrary)."""
     array = index.combine_chunks() if isinstance(index, pa.ChunkedArray) else index
     return np.frombuffer(array.buffers()[1], dtype=np.int32)[array.offset : array.offset + len(array)]
 
@@ -552,7 +551,8 @@ def _decode_pieces(entries: pa.Array, no_semicolon: bool) -> tuple[list[str], In
         if not name or ">" in name or name != name.strip() or (no_semicolon and ";" in name):
             return None
     codes = _int_values(pc.index_in(names, value_set=distinct)).astype(np.int64)
-    sizes = _int_values(pc.list_value_length(lists)).astype(np.int64)  # int32, no nulls
+    lengths = pc.list_value_length(lists).cast(pa.int64())  # no nulls
+    sizes = np.frombuffer(lengths.buffers()[1], dtype=np.int64)[lengths.offset : lengths.offset + len(lengths)]
     offsets = np.zeros(sizes.shape[0] + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
     return channels, offsets, codes + 1
