@@ -238,9 +238,10 @@ class Attribution:
             return
         self.ds.temp_keys.pop("null_journeys", None)
         self.ds.stage(f"journeys ({self.opts.conversion})")
-        # one pass over the conversions view and one over the touches for this run: the
-        # conversions of this type up to the period end (null paths need each user's last
-        # one), and the touches that any journey or null path of the period can use
+        # one pass over the rare events of this type (or the command's conversions table)
+        # and one over the touches for this run: the conversions of this type up to the
+        # period end (null paths need each user's last one), and the touches that any
+        # journey or null path of the period can use
         self.ds.type_conversions(self.opts.conversion, end)
         con.sql(
             "CREATE OR REPLACE TEMP TABLE period_conversions AS SELECT * FROM type_conversions "
@@ -248,8 +249,8 @@ class Attribution:
             params={"start": start, "end": end},
         )
         prepare_window_touches(self.ds, start, end, self.lookback_days)
-        # eligible_touches reads period_conversions: the conversions view (a pass over all
-        # events) is evaluated once per run, not once per use
+        # eligible_touches reads period_conversions: the conversions are computed once per
+        # run, not once per use
         self._transform_into("journeys", load_query("intermediate/eligible_touches"), {
             "lookback_us": self.lookback_us,
         })
