@@ -37,19 +37,24 @@ def stamp(files: Iterable[Path]) -> str:
     return h.hexdigest()
 
 
+def _facts_file(files: Iterable[Path]) -> tuple[Path, dict[str, Any]]:
+    """The cache file of this content stamp of ``files`` and the facts it holds (none when
+    it is missing or unreadable)."""
+    path = cache_dir() / f"{stamp(files)}.json"
+    try:
+        facts = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return path, {}
+    return path, facts if isinstance(facts, dict) else {}
+
+
 def cached_fact(files: Iterable[Path], name: str, compute: Callable[[], Any]) -> Any:
     """``compute()`` once per content stamp of ``files``; later calls read the cache."""
     if os.environ.get(ENV_CACHE_DIR) == "off":
         return compute()
-    key = stamp(files)
-    path = cache_dir() / f"{key}.json"
-    facts: dict[str, Any] = {}
-    try:
-        facts = json.loads(path.read_text(encoding="utf-8"))
-        if name in facts:
-            return facts[name]
-    except (OSError, ValueError):
-        facts = {}
+    path, facts = _facts_file(files)
+    if name in facts:
+        return facts[name]
     value = compute()
     facts[name] = value
     try:
@@ -66,11 +71,8 @@ def known_fact(files: Iterable[Path], name: str) -> tuple[bool, Any]:
     ``(False, None)``; never computes it."""
     if os.environ.get(ENV_CACHE_DIR) == "off":
         return False, None
-    try:
-        facts = json.loads((cache_dir() / f"{stamp(files)}.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False, None
-    return (True, facts[name]) if isinstance(facts, dict) and name in facts else (False, None)
+    facts = _facts_file(files)[1]
+    return (True, facts[name]) if name in facts else (False, None)
 
 
 def cached_text(name: str, compute: Callable[[], str]) -> str:
