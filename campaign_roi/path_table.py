@@ -23,6 +23,7 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -511,8 +512,7 @@ def _lookup(strings: pa.Array, give_up: bool) -> tuple[pa.Array, IntArray] | Non
         is_missed = pc.is_null(index)
         rest = strings.filter(is_missed)
         extra = pc.unique(rest)
-        where = pc.indices_nonzero(is_missed)  # uint64, read as its buffer (not to_numpy)
-        positions = np.frombuffer(where.buffers()[1], dtype=np.uint64)[where.offset : where.offset + len(where)]
+        positions = _values(pc.indices_nonzero(is_missed), np.uint64)
         ids[positions] = _int_values(pc.index_in(rest, value_set=extra)) + len(entries)
         entries = pa.concat_arrays([entries, extra])
     return entries, ids
@@ -529,8 +529,13 @@ def _int64_array(values: npt.NDArray[np.int64]) -> pa.Array:
 
 def _int_values(index: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.int32]:
     """The int32 values of an ``index_in`` result (entries under nulls are arbitrary)."""
-    array = index.combine_chunks() if isinstance(index, pa.ChunkedArray) else index
-    return np.frombuffer(array.buffers()[1], dtype=np.int32)[array.offset : array.offset + len(array)]
+    return _values(index.combine_chunks() if isinstance(index, pa.ChunkedArray) else index, np.int32)
+
+
+def _values(array: pa.Array, dtype: type[np.generic]) -> npt.NDArray[Any]:
+    """The values of a fixed-width Arrow ``array`` of ``dtype`` as NumPy, read from its data
+    buffer (entries under nulls are arbitrary): not ``to_numpy`` (see :func:`_int64_array`)."""
+    return np.frombuffer(array.buffers()[1], dtype=dtype)[array.offset : array.offset + len(array)]
 
 
 def _decode_pieces(entries: pa.Array, no_semicolon: bool) -> tuple[list[str], IntArray, IntArray] | None:
@@ -551,8 +556,7 @@ def _decode_pieces(entries: pa.Array, no_semicolon: bool) -> tuple[list[str], In
         if not name or ">" in name or name != name.strip() or (no_semicolon and ";" in name):
             return None
     codes = _int_values(pc.index_in(names, value_set=distinct)).astype(np.int64)
-    lengths = pc.list_value_length(lists).cast(pa.int64())  # no nulls
-    sizes = np.frombuffer(lengths.buffers()[1], dtype=np.int64)[lengths.offset : lengths.offset + len(lengths)]
+    sizes = _values(pc.list_value_length(lists).cast(pa.int64()), np.int64)  # no nulls
     offsets = np.zeros(sizes.shape[0] + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
     return channels, offsets, codes + 1
