@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from itertools import pairwise
+from unittest.mock import patch
 
 import polars as pl
 import pytest
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from campaign_roi.errors import UserError
-from campaign_roi.funnel import funnel, funnel_dropped_users, parse_steps
+from campaign_roi.funnel import funnel, funnel_dropped_users, numbered, parse_steps
 
 JUL1, JUL31 = date(2025, 7, 1), date(2025, 7, 31)
 DAY = 86400.0
@@ -340,6 +341,61 @@ def test_funnel_properties(rows: list[Row], steps: list[str], window_hours: int)
     rates = [r for r in out["conversion_from_start"].to_list() if r is not None]
     assert all(0.0 <= r <= 1.0 for r in rates)
     assert users == reference_counts(rows, steps, window)
+
+
+def test_events_are_numbered_only_when_steps_share_a_type_or_the_entry_is_read() -> None:
+    def of(*steps: str, by_mode: str = "none") -> bool:
+        return numbered(parse_steps(list(steps)), by_mode)
+
+    assert not of("register", "active", "first_order")
+    assert not of("touch", "register", "campaign_join:x", "order")
+    assert of("order", "first_order")  # first_order is an order: one event could serve both
+    assert of("campaign_join:x", "campaign_join:y")
+    assert of("active", "active")
+    assert of("register", "active", by_mode="channel")  # which tied event is the entry
+    assert of("register", "active", by_mode="column")
+
+
+DISTINCT_STEPS = [["register", "active", "first_order"], ["touch", "register", "order"],
+                  ["active", "campaign_join:x", "order"], ["campaign_join", "first_order"],
+                  ["register", "order", "active", "touch"]]
+
+
+@st.composite
+def tied_logs(draw: st.DrawFn) -> list[Row]:
+    """Logs whose events often share an instant (six instants over four days)."""
+    rows: list[Row] = []
+    for _ in range(draw(st.integers(min_value=0, max_value=30))):
+        user = draw(st.sampled_from(["a", "b", "c"]))
+        when = draw(st.sampled_from(["2025-06-30 23:00", "2025-07-01 10:00", "2025-07-01 10:00:30",
+                                     "2025-07-02 08:00", "2025-07-03 12:00", "2025-07-31 23:59"]))
+        kind = draw(st.sampled_from(TYPES))
+        campaign = draw(st.sampled_from(["x", "y"])) if kind == "campaign_join" else None
+        rows.append(ev(user, when, kind, "kol" if kind == "touch" else None, campaign,
+                       1.0 if kind == "order" else None))
+    return rows
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.one_of(event_logs(), tied_logs()), steps=st.sampled_from(DISTINCT_STEPS),
+       window_hours=st.integers(min_value=0, max_value=20 * 24))
+def test_unnumbered_events_give_the_numbered_result(rows: list[Row], steps: list[str],
+                                                     window_hours: int) -> None:
+    """Steps of distinct event types skip the numbering of the events (funnel.numbered): the
+    counts, the median times and every dropped user's entry and last step time are those of
+    the numbered query, ties on event_time included."""
+    window = timedelta(hours=window_hours)
+    assert not numbered(parse_steps(steps), "none")
+    con = make_con(rows)
+    fast = (funnel(con, steps, JUL1, JUL31, window=window),
+            [funnel_dropped_users(con, steps, JUL1, JUL31, window=window, step=k)
+             for k in range(2, len(steps) + 1)])
+    with patch("campaign_roi.funnel.numbered", lambda parsed, by_mode: True):
+        slow = (funnel(con, steps, JUL1, JUL31, window=window),
+                [funnel_dropped_users(con, steps, JUL1, JUL31, window=window, step=k)
+                 for k in range(2, len(steps) + 1)])
+    assert fast[0].equals(slow[0])
+    assert all(a.equals(b) for a, b in zip(fast[1], slow[1], strict=True))
 
 
 def test_by_channel_null_group_for_users_never_registered() -> None:

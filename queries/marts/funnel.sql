@@ -12,6 +12,14 @@
 -- and matched (every step event used lies there), so the per-user window and the step
 -- recursion see a small fraction of the period's events.
 --
+-- The numbering serves "an event serves one step only" and the order of events at the same
+-- instant. When every step has its own event type and nothing is read off the entry event
+-- ($numbered = false: campaign_roi.funnel numbers only when two steps share a type or the
+-- funnel is broken down --by something), an event can match one step only, so no event can
+-- be used twice, and events tied on event_time give the same step times whichever is
+-- taken: the events are not numbered (seq = 0), event_id is not read, and the result is the
+-- same (a property test runs both ways).
+--
 -- Reads `events` and the temp relation `first_conversions` (conversion_type, user_id,
 -- conversion_time, conversion_date: each user's first register and first order ever),
 -- which campaign_roi/funnel.py stages for the query: a view over the materialised
@@ -26,6 +34,8 @@
 --   $scan_end        DATE       last local date a later step can fall on (end + window, rounded up)
 --   $window_us       BIGINT     window length in microseconds
 --   $by_mode         VARCHAR    'none' | 'channel' | 'column'
+--   $numbered        BOOLEAN    number the entrants' events (false only when every step has
+--                               its own event type and $by_mode = 'none', see above)
 --   $by_column       VARCHAR    events column read from the entry event when $by_mode = 'column'
 --                               (always a real column name, validated by the caller)
 --   $user_slices, $user_slice  INTEGER  only the users with hash(user_id) % $user_slices =
@@ -111,10 +121,11 @@ numbered AS (
         CASE WHEN e.event_time = t.entry_time THEN e.channel_group END AS channel_group,
         CASE WHEN e.event_time = t.entry_time THEN e.by_raw END AS by_raw,
         t.entry_time,
-        row_number() OVER (
+        -- a constant when not numbered: the window is planned away, event_id not read
+        CASE WHEN $numbered THEN row_number() OVER (
             PARTITION BY e.user_id
             ORDER BY e.event_time, e.event_type, e.campaign_id, e.event_id
-        ) AS seq
+        ) ELSE 0 END AS seq
     FROM step_events AS e
     JOIN entry_times AS t ON t.user_id = e.user_id
     WHERE e.event_time >= t.entry_time
@@ -170,7 +181,7 @@ chain (user_id, step, step_time, seq, entry_time, used, previous_time) AS (
         AND x.step = c.step + 1
         AND x.event_time >= c.step_time
         AND epoch_us(x.event_time) - epoch_us(c.entry_time) <= $window_us
-        AND NOT list_contains(c.used, x.seq)
+        AND (NOT $numbered OR NOT list_contains(c.used, x.seq))
     QUALIFY row_number() OVER (PARTITION BY c.user_id ORDER BY x.event_time, x.seq) = 1
 )
 
