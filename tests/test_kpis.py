@@ -195,6 +195,6 @@ def test_daily_by_channel_agrees_with_the_users_view(story: Path) -> None:
     assert sorted(got.filter(pl.col("new_users") > 0)["channel"].to_list()) == [
         "campus_community", "kol", "organic", "referral"]
     # e (feed touch, registered 04-10) and h (no touch, 06-01) registered before the period
-    # and ordered in it: their acquisition is read as the period's payers'
+    # and ordered in it: their orders count under their own acquisition channel
     assert (date(2025, 7, 3), "feed_ads", 0, 80.0) in got.rows()
     assert (date(2025, 7, 12), "organic", 0, 120.0) in got.rows()
