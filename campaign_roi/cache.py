@@ -4,8 +4,10 @@ The key is a hash of every data file's path, size and modification time, so any 
 the files computes the facts again. Stored as JSON in ``$CAMPAIGN_ROI_CACHE_DIR`` (default
 ``~/.cache/campaign_roi``); when that is not writable nothing is cached and the facts are
 computed on every run. Only derived counts, dates, flags and the distinct channel labels are
-stored, never user-level data; besides them, texts derived from installed software alone
-(the report's JavaScript bundle) by :func:`cached_text`.
+stored here, never user-level data; besides them, texts derived from installed software alone
+(the report's JavaScript bundle) by :func:`cached_text`. User-level rows (each events file's
+rare events, touches and activity words) are kept apart, in the ``file_layer`` folder of the
+same directory, by :mod:`campaign_roi.file_layer`, which says when and how to remove them.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from campaign_roi.schema import EVENT_COLUMNS
 from campaign_roi.slices import ROWS_PER_SLICE
 
 if TYPE_CHECKING:
+    from campaign_roi.file_layer import FileLayer
     from campaign_roi.progress import ProgressLine
 
 ENV_DATA = "CAMPAIGN_ROI_DATA"
@@ -212,6 +213,10 @@ class Dataset:
         self.credit_totals: dict[Hashable, tuple[tuple[str, ...], pl.DataFrame]] = {}
         #: told the name of each stage of a long computation (:meth:`stage`)
         self.progress: ProgressLine | None = None
+        #: raw channel label → channel group (§3), as the views map them
+        self.channel_mapping: dict[str, str] = {}
+        #: the cached per-file intermediates the views read, when in use (campaign_roi.file_layer)
+        self.file_layer: FileLayer | None = None
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
@@ -245,7 +250,8 @@ class Dataset:
 
             raise_on_errors(ds)
         try:
-            ds._create_views()
+            # validation (unchecked) does not need the file layer, nor pays for its writing
+            ds._create_views(layer=check)
         except duckdb.Error as exc:
             if check:
                 raise DataError(f"{root}: cannot prepare the views ({_first_line(exc)})") from exc
@@ -358,7 +364,7 @@ class Dataset:
         return int(cached_fact(self.data_files(), "event_rows", count))
 
     # -- views ---------------------------------------------------------------------------
-    def _create_views(self) -> None:
+    def _create_views(self, layer: bool = True) -> None:
         # the size of the data, for analyses that split large work (campaign_roi.slices)
         self.con.sql("SET VARIABLE event_rows = $n", params={"n": self.event_rows()})
         if self.shares_tables():
@@ -369,9 +375,16 @@ class Dataset:
             # compressed tables spill less.
             self.con.sql("SET checkpoint_threshold = '1TB'")
         self._create_channel_map()
-        self.con.sql(self._events_sql())
+        self.con.sql("CREATE VIEW events AS\n" + self._events_sql())
+        from campaign_roi import file_layer
+
+        # each events file's rare events, touches and activity words, kept in the cache:
+        # read instead of the files where the views below and the KPIs' words read them
+        self.file_layer = file_layer.prepare(self) if layer else None
         self.con.sql(
             "CREATE VIEW touches AS SELECT * FROM events WHERE event_type = 'touch'"
+            if self.file_layer is None else
+            f"CREATE VIEW touches AS SELECT * FROM {self.file_layer.reader('touches')}"
         )
         self.con.sql(
             """
@@ -391,7 +404,12 @@ class Dataset:
         self._create_campaigns_view()
         from campaign_roi.sql_files import load_query
 
-        self.con.sql("CREATE VIEW key_events AS " + load_query("intermediate/key_events"))
+        self.con.sql("CREATE VIEW key_events AS " + (
+            load_query("intermediate/key_events") if self.file_layer is None
+            else f"SELECT * FROM {self.file_layer.reader('rare')}"))
+        if self.file_layer is not None:
+            self.con.sql("CREATE VIEW layer_words AS SELECT * FROM "
+                         + self.file_layer.reader("words"))
         self.con.sql("CREATE VIEW conversions AS " + load_query("intermediate/conversions"))
         self.con.sql("CREATE VIEW refund_events AS SELECT event_date, order_id, amount "
                      "FROM key_events WHERE event_type = 'refund'")
@@ -441,6 +459,7 @@ class Dataset:
         if self.has_column("spend", "channel"):
             raws.update(self._distinct("SELECT DISTINCT CAST(channel AS VARCHAR) FROM raw_spend"))
         mapping = map_channels(sorted(raws), self.config)
+        self.channel_mapping = mapping
         frame = pl.DataFrame(
             {"channel": list(mapping), "channel_group": list(mapping.values())},
             schema={"channel": pl.String, "channel_group": pl.String},
@@ -459,7 +478,9 @@ class Dataset:
         """The non-null values of a one-column ``query``, sorted."""
         return sorted(str(r[0]) for r in self.con.sql(query).fetchall() if r[0] is not None)
 
-    def _events_sql(self) -> str:
+    def _events_sql(self, source: str = "raw_events") -> str:
+        """The ``events`` view's query over ``source`` (the raw rows with ``__file_index`` and
+        ``__file_row``): ``raw_events``, or one file's rows for the file layer."""
         types = self.raw_types["events"]
         known = {c.name for c in EVENT_COLUMNS}
         cols: list[str] = [
@@ -493,7 +514,7 @@ class Dataset:
                 "QUALIFY r.event_id IS NULL OR row_number() OVER ("
                 f"PARTITION BY r.event_id ORDER BY {order}) = 1"
             )
-        return f"CREATE VIEW events AS\nSELECT\n  {select}\nFROM raw_events r\n{dedup}"
+        return f"SELECT\n  {select}\nFROM {source} r\n{dedup}"
 
     @property
     def naive_times(self) -> bool:

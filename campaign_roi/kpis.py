@@ -109,7 +109,8 @@ def kpi_activity_days(periods: list[Period], first: date, last: date) -> list[tu
 def prepare_activity_words(ds: Dataset, first_day: date,
                            days: list[tuple[date, date]] | None = None) -> None:
     """Materialise the distinct (user, local activity day) pairs, packed as bits
-    (queries/intermediate/activity_words.sql), once per command: the table stays for the
+    (queries/intermediate/activity_words.sql, or from the file layer's words:
+    activity_words_layer.sql, the same rows), once per command: the table stays for the
     analyses that follow (a report's retention reads it too) unless the data is
     too large to keep it (Dataset.shares_tables). Day index 0 is ``first_day``.
 
@@ -129,7 +130,12 @@ def prepare_activity_words(ds: Dataset, first_day: date,
     ds.stage("activity words")
     last = ds.date_range[1]
     n_words = (last - first_day).days // 64 + 1 if last and last >= first_day else 1
-    query = load_query("intermediate/activity_words")
+    # the file layer's words, merged, when they count from the same day 0 (else the files)
+    layer = ds.file_layer is not None and ds.file_layer.first_day == first_day
+    query = load_query("intermediate/activity_words_layer" if layer
+                       else "intermediate/activity_words")
+    if layer:
+        define_day_mask(ds.con)
     rows = ds.event_rows()
     groupings = [(lo_day, hi_day, users, user)
                  for lo, hi in activity_slices(rows, n_words, ACTIVITY_ROWS_PER_SLICE)
@@ -140,9 +146,11 @@ def prepare_activity_words(ds: Dataset, first_day: date,
     for i, (lo_day, hi_day, users, user) in enumerate(groupings):
         # the first slice creates the table (a parallel write; an INSERT appends slower)
         into = "CREATE TEMP TABLE activity_words AS " if i == 0 else "INSERT INTO activity_words "
-        ds.con.sql(into + query, params={"first_day": first_day, "from_day": lo_day,
-                                         "to_day": hi_day, "user_slices": users,
-                                         "user_slice": user})
+        params: dict[str, object] = {"from_day": lo_day, "to_day": hi_day,
+                                     "user_slices": users, "user_slice": user}
+        if not layer:
+            params["first_day"] = first_day
+        ds.con.sql(into + query, params=params)
     ds.con.sql("SET VARIABLE activity_words_first_day = $d", params={"d": first_day})
     ds.temp_keys["activity_words"] = key
 

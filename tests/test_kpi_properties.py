@@ -8,6 +8,7 @@ word boundaries, at the first and last day of the data, and at the edges of the 
 
 from __future__ import annotations
 
+import os
 from datetime import date, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -20,6 +21,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from campaign_roi.dataset import Dataset
+from campaign_roi.file_layer import ENV_FILE_LAYER
 from campaign_roi.kpis import (
     ACTIVITY_MAX_USER_SLICES,
     ACTIVITY_ROWS_PER_SLICE,
@@ -129,29 +131,31 @@ def reference(df: pl.DataFrame, period: Period) -> dict[str, float]:
        anchors=st.lists(anchored, max_size=8),
        rows_per_slice=st.sampled_from([ACTIVITY_ROWS_PER_SLICE, 1, 7]),
        large=st.booleans(), keep_words=st.booleans(),
-       alone=st.sampled_from([None, "2025Q1", "2025-03", "2025-W10", "2025-03-05"]))
+       alone=st.sampled_from([None, "2025Q1", "2025-03", "2025-W10", "2025-03-05"]),
+       files=st.integers(1, 3), layer=st.booleans())
 # every window edge once: day 30 and 59 after a register, 90 and 119 after a first order,
 # and just outside them (29, 60, 89, 120); a register on day 70 puts days 100..129 across
 # the word boundary at day 128
 @example(raw=[(0, 0, "active", 0.0)],
          anchors=[(1, 10, "register", 30), (2, 10, "register", 59), (3, 70, "register", 60),
                   (4, 11, "register", 29)], rows_per_slice=ACTIVITY_ROWS_PER_SLICE,
-         large=False, keep_words=False, alone=None)
+         large=False, keep_words=False, alone=None, files=1, layer=True)
 @example(raw=[(0, 0, "active", 0.0)],
          anchors=[(1, 5, "order", 90), (2, 5, "order", 119), (3, 6, "order", 89),
                   (4, 6, "order", 120)], rows_per_slice=1, large=True, keep_words=False,
-         alone=None)
+         alone=None, files=1, layer=False)
 # one period alone, whose KPIs read part of the data's days: March's new payer u2 (first
 # order day 70, 03-12) is active on day 160 (06-10), inside its day 90..119 window, which
 # lies beyond March's other days (to 05-29); u1's activity on day 200 ends the data after
 # that window
 @example(raw=[(0, 200, "active", 0.0)], anchors=[(1, 70, "order", 90)],
-         rows_per_slice=ACTIVITY_ROWS_PER_SLICE, large=False, keep_words=False, alone="2025-03")
+         rows_per_slice=ACTIVITY_ROWS_PER_SLICE, large=False, keep_words=False, alone="2025-03",
+         files=2, layer=True)
 # week 10 (03-03..03-09): u1 orders 150 twice (March total 300: a high-value pair) and is
 # active on 04-01 (day 90), in April but before the week's day 30..59 windows (from 04-02)
 @example(raw=[(0, 62, "order", 150.0), (0, 63, "order", 150.0), (0, 90, "active", 0.0),
               (1, 200, "active", 0.0)], anchors=[], rows_per_slice=ACTIVITY_ROWS_PER_SLICE,
-         large=False, keep_words=False, alone="2025-W10")
+         large=False, keep_words=False, alone="2025-W10", files=1, layer=True)
 # the day 03-05 (day 63, the last of word 0 when u2's activity on day 0 starts the data; one
 # word a slice): u1 orders 150 twice that day
 # (a high-value pair for March) and is active on 04-02 (day 91), in April before the day's
@@ -159,28 +163,41 @@ def reference(df: pl.DataFrame, period: Period) -> dict[str, float]:
 # 1's slice
 @example(raw=[(1, 0, "active", 0.0), (0, 63, "order", 150.0), (0, 63, "order", 150.0),
               (0, 91, "active", 0.0), (1, 200, "active", 0.0)], anchors=[], rows_per_slice=1,
-         large=False, keep_words=False, alone="2025-03-05")
+         large=False, keep_words=False, alone="2025-03-05", files=3, layer=True)
+# u1 active on days 1 and 2 (one word), the two events in two files: the layer's words of
+# the two files must be merged bit by bit (days 1 and 2 both active: a DAU sum of 2 + 1)
+@example(raw=[(0, 1, "active", 0.0), (0, 2, "active", 0.0), (1, 100, "active", 0.0),
+              (1, 5, "active", 0.0)], anchors=[], rows_per_slice=ACTIVITY_ROWS_PER_SLICE,
+         large=False, keep_words=False, alone=None, files=2, layer=True)
 def test_activity_kpis_match_the_definitions(raw: list[tuple[int, int, str, float]],
                                              anchors: list[tuple[int, int, str, int]],
                                              rows_per_slice: int, large: bool,
-                                             keep_words: bool, alone: str | None) -> None:
+                                             keep_words: bool, alone: str | None,
+                                             files: int, layer: bool) -> None:
     """Also with the activity grouped in slices of words (one slice per word when each
     slice may hold 1 row): the slices must give the same table as one grouping; and as for
     large data (``large``: one query per period, the acquisition in parts, no shared
     tables); with the activity of the KPIs' days only (kpi_activity_days) or of all days
     (``keep_words``); the periods all at once (their KPIs read every day of the data) or one
-    ``alone`` (part of its days)."""
+    ``alone`` (part of its days); the events in ``files`` files (rows dealt out in turn, so
+    that a user's word spans files), read from the files or from the file layer
+    (campaign_roi.file_layer: each file's own words, merged)."""
     df = build(with_anchors(raw, anchors))
     periods = [parse_period(p) for p in (
         [alone] if alone else ("2025Q1", "2025Q2", "2025Q3", "2025-03", "2025-W10"))]
     with TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "events").mkdir()
-        df.write_parquet(root / "events" / "part-0.parquet")
+        for k in range(files):
+            df.filter(pl.int_range(pl.len()) % files == k).write_parquet(
+                root / "events" / f"part-{k}.parquet")
         (root / "campaign_roi.toml").write_text(CONFIG, encoding="utf-8")
         with (patch("campaign_roi.kpis.ACTIVITY_ROWS_PER_SLICE", rows_per_slice),
-              patch("campaign_roi.dataset.SHARED_TABLES_MAX_ROWS", 0 if large else 10**9)):
+              patch("campaign_roi.dataset.SHARED_TABLES_MAX_ROWS", 0 if large else 10**9),
+              patch.dict(os.environ, {ENV_FILE_LAYER: "on" if layer else "off"})):
             ds = Dataset.open(root)
+            # large data never uses the layer
+            assert (ds.file_layer is not None) == (layer and not large)
             assert ds.config.high_value_order_total == HIGH_VALUE
             table = kpi_counts(ds, periods, keep_words)
             # part of the activity never outlives the query; all of it stays (small data)
