@@ -18,10 +18,12 @@ command from the smallest to the largest scale relative to the growth in events.
     python benchmarks/run.py --markdown docs/performance-table.md
 
 Ratios, not absolute seconds, are the figures to read: the machine is shared and noisy.
-With ``--warm`` the cache of file facts (campaign_roi.cache: repeated event_ids, the
-first validation error, the date range) is kept between commands, as it is for an analyst
+With ``--warm`` the cache (campaign_roi.cache: the file facts such as repeated event_ids,
+the first validation error, the date range; campaign_roi.file_layer: each events file's rare
+events, touches and activity words) is kept between commands, as it is for an analyst
 running several commands on the same files; an extra row then shows the first command on new
-files, which computes those facts. Without it every command pays the full price.
+files, which computes those facts and writes the file layer. Without it every command pays
+the full price.
 """
 
 from __future__ import annotations

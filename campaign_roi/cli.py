@@ -139,11 +139,13 @@ def output_options(f: F) -> F:
     return f
 
 
-def open_dataset(data: str | None, config: str | None, *, check: bool = True) -> Dataset:
+def open_dataset(data: str | None, config: str | None, *, check: bool = True,
+                 write_layer: bool = True) -> Dataset:
     """The dataset, with the command's progress line on a terminal."""
     from campaign_roi.dataset import Dataset
 
-    return Dataset.open(data, config, check=check, progress=_start_progress())
+    return Dataset.open(data, config, check=check, progress=_start_progress(),
+                        write_layer=write_layer)
 
 
 def emit(
@@ -242,7 +244,8 @@ def sql(query: str | None, file: str | None, params: tuple[str, ...], allow_writ
 
     text = _read_query_arg(query, file)
     bound = parse_params(params)
-    ds = open_dataset(data, config)
+    # reads the file layer if an analysis wrote it; a quick question does not wait to write it
+    ds = open_dataset(data, config, write_layer=False)
     emit(run_sql(ds, text, bound, allow_write=allow_write), fmt, out)
 
 
@@ -277,7 +280,7 @@ def query_run(name: str, params: tuple[str, ...], allow_write: bool, data: str |
     from campaign_roi.sql_console import parse_params, run_named
 
     bound = parse_params(params)
-    ds = open_dataset(data, config)
+    ds = open_dataset(data, config, write_layer=False)  # as `sql`
     emit(run_named(ds, name, bound, allow_write=allow_write), fmt, out)
 
 

@@ -227,11 +227,14 @@ class Dataset:
         *,
         check: bool = True,
         progress: ProgressLine | None = None,
+        write_layer: bool = True,
     ) -> Dataset:
         """Open ``data`` (or ``$CAMPAIGN_ROI_DATA``). With ``check`` the dataset's errors
         (SPEC §11) raise :class:`DataError` before any analysis can print a wrong number.
         ``progress`` hears the stages of this dataset's computations and shows its statements'
-        percentage."""
+        percentage. The views read the file layer (campaign_roi.file_layer) when it may be
+        used; ``write_layer`` False reads it only when every file's layer is there already,
+        never writing it (ad-hoc SQL: a quick question should not wait for it)."""
         root = resolve_data_dir(data)
         cfg_path = Path(config) if config else root / CONFIG_NAME
         cfg = load_config(cfg_path if config or cfg_path.is_file() else None)
@@ -251,7 +254,7 @@ class Dataset:
             raise_on_errors(ds)
         try:
             # validation (unchecked) does not need the file layer, nor pays for its writing
-            ds._create_views(layer=check)
+            ds._create_views(layer=check, write_layer=write_layer)
         except duckdb.Error as exc:
             if check:
                 raise DataError(f"{root}: cannot prepare the views ({_first_line(exc)})") from exc
@@ -364,7 +367,7 @@ class Dataset:
         return int(cached_fact(self.data_files(), "event_rows", count))
 
     # -- views ---------------------------------------------------------------------------
-    def _create_views(self, layer: bool = True) -> None:
+    def _create_views(self, layer: bool = True, write_layer: bool = True) -> None:
         # the size of the data, for analyses that split large work (campaign_roi.slices)
         self.con.sql("SET VARIABLE event_rows = $n", params={"n": self.event_rows()})
         if self.shares_tables():
@@ -380,7 +383,7 @@ class Dataset:
 
         # each events file's rare events, touches and activity words, kept in the cache:
         # read instead of the files where the views below and the KPIs' words read them
-        self.file_layer = file_layer.prepare(self) if layer else None
+        self.file_layer = file_layer.prepare(self, write=write_layer) if layer else None
         self.con.sql(
             "CREATE VIEW touches AS SELECT * FROM events WHERE event_type = 'touch'"
             if self.file_layer is None else

@@ -86,9 +86,10 @@ def enabled(ds: Dataset) -> bool:
             and ds.date_range[0] is not None)
 
 
-def prepare(ds: Dataset) -> FileLayer | None:
-    """The layer of ``ds``'s events files, writing the files it lacks; None when the layer
-    is not used (:func:`enabled`) or cannot be written (then the views read the files)."""
+def prepare(ds: Dataset, write: bool = True) -> FileLayer | None:
+    """The layer of ``ds``'s events files, writing the files it lacks (unless not ``write``:
+    then None when any is lacking); None when the layer is not used (:func:`enabled`) or
+    cannot be written (then the views read the files)."""
     if not enabled(ds):
         return None
     first_day = ds.date_range[0]
@@ -116,6 +117,8 @@ def prepare(ds: Dataset) -> FileLayer | None:
         name: {kind: folder / _name(Path(name), kind, template, channels, first_day)
                for kind in KINDS}
         for name in names}
+    if not write and not all(p.is_file() for paths in layer.values() for p in paths.values()):
+        return None
     try:
         for name, paths in layer.items():
             missing = {k: p for k, p in paths.items() if not p.is_file()}

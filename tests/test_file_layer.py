@@ -266,3 +266,27 @@ def test_another_time_zone_or_channel_mapping_writes_its_own_layer(
         'feed_ads = ["feed_*"]', 'feed_ads = ["feed_*", "kol_*"]'), encoding="utf-8")
     remapped = check()
     assert remapped != berlin
+
+
+def test_ad_hoc_sql_reads_the_layer_but_never_writes_it(
+        make_dataset: Callable[..., Path], private_cache: Path) -> None:
+    """A quick question (`sql`, `query run`) does not wait for the layer to be written; once
+    an analysis has written it, the same question reads it, with the same answer."""
+    root = make_dataset(_unique())
+    question = ["sql", "SELECT channel, count(*) AS n FROM touches GROUP BY ALL ORDER BY ALL",
+                "--data", str(root), "--format", "csv"]
+    runner = CliRunner()
+    before = runner.invoke(main, question)
+    assert before.exit_code == 0, before.output
+    assert _layer_files() == {}
+    assert Dataset.open(root, write_layer=False).file_layer is None
+    summary = runner.invoke(main, ["summary", "--period", "2025-07", "--data", str(root)])
+    assert summary.exit_code == 0, summary.output
+    written = _layer_files()
+    assert len(written) == 6
+    ds = Dataset.open(root, write_layer=False)
+    assert ds.file_layer is not None
+    assert str(layer_dir()) in _view_sql(ds, "touches")
+    after = runner.invoke(main, question)
+    assert after.output == before.output
+    assert _layer_files() == written
