@@ -16,6 +16,7 @@ command from the smallest to the largest scale relative to the growth in events.
     python benchmarks/run.py --scales 0.1 --repeat 1
     python benchmarks/run.py --scales 1 --warm --only summary,report   # some rows only
     python benchmarks/run.py --markdown docs/performance-table.md
+    python benchmarks/run.py --scales 1 --warm --no-layer     # without the file layer
 
 Ratios, not absolute seconds, are the figures to read: the machine is shared and noisy.
 With ``--warm`` the cache (campaign_roi.cache: the file facts such as repeated event_ids,
@@ -113,11 +114,12 @@ def events(data: Path) -> int:
 
 
 def run_scale(scale: float, repeat: int, warm: bool,
-              only: tuple[str, ...] = ()) -> dict[str, Result]:
+              only: tuple[str, ...] = (), layer: bool = True) -> dict[str, Result]:
     data = dataset(scale)
     tmp = tempfile.mkdtemp(prefix="bench-")
     cache = tempfile.mkdtemp(prefix="bench-cache-")
-    env = {**os.environ, "CAMPAIGN_ROI_DATA": str(data), "CAMPAIGN_ROI_CACHE_DIR": cache}
+    env = {**os.environ, "CAMPAIGN_ROI_DATA": str(data), "CAMPAIGN_ROI_CACHE_DIR": cache,
+           "CAMPAIGN_ROI_FILE_LAYER": "on" if layer else "off"}
     results: dict[str, Result] = {}
     floor_runs: list[Result] = []
 
@@ -175,13 +177,16 @@ def main() -> None:
     ap.add_argument("--scales", default="0.1,1")
     ap.add_argument("--repeat", type=int, default=1, help="runs per command; the best counts")
     ap.add_argument("--warm", action="store_true", help="keep the derived-facts cache")
+    ap.add_argument("--no-layer", action="store_true",
+                    help="commands without the file layer (CAMPAIGN_ROI_FILE_LAYER=off)")
     ap.add_argument("--markdown", type=Path, help="also write the table to this file")
     ap.add_argument("--only", default="", metavar="NAME,…",
                     help="only the commands whose row name contains one of these (and the floor)")
     args = ap.parse_args()
     scales = [float(s) for s in args.scales.split(",")]
     only = tuple(o for o in args.only.split(",") if o)
-    all_results = {s: run_scale(s, args.repeat, args.warm, only) for s in scales}
+    all_results = {s: run_scale(s, args.repeat, args.warm, only, not args.no_layer)
+                   for s in scales}
     sizes = {s: events(dataset(s)) for s in scales}
     runs = "; ".join(f"{', '.join(f'{x:.2f}' for x in FLOOR_RUNS[s])} s @{s:g}" for s in scales)
     text = ("events: " + ", ".join(f"{sizes[s]:,} @{s:g}" for s in scales) + "\n\n"

@@ -168,10 +168,10 @@ def _name(file: Path, kind: str, template: str, channels: str, first_day: date) 
     path and of everything the kind's rows depend on besides its content (the ``events``
     view's query for the file: time zone, fixed offset, event type normalisation, the columns
     of all files; the texts of the queries that make the layer; the channel groups for the
-    touches; day 0 for the words); ``version``: a
-    hash of the file's size and modification time. Once a new version is written, the
-    earlier versions of the same ``what`` are stale and deleted (:func:`_write`); a layer
-    of another configuration is left alone (another command may be reading it)."""
+    touches; day 0 for the words); ``version``: a hash of the file's size and modification
+    time. Once a new version is written, the earlier versions of the same ``what`` are stale
+    and deleted (:func:`_write`); a layer of another configuration is left alone (another
+    command may be reading it)."""
     what = hashlib.sha256(f"file layer v{LAYER_VERSION}\0{kind}\0{file.resolve()}\0"
                           f"{template}".encode())
     if kind == "touches":
