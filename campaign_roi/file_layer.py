@@ -16,12 +16,11 @@ over that file's rows of the ``events`` view:
   the KPIs' activity words merge the files' words (``queries/intermediate/
   activity_words_layer.sql``): a word spans files.
 
-They hold 48 % of the files' bytes at scale 1 (217 MB for 451 MB) and are written once per
+They hold 46 % of the files' bytes at scale 1 (208 MB for 451 MB) and are written once per
 new or changed file (16 s at scale 1, about 2x the floor), so a command reads only the files
-it has not seen. Each is named by a hash of the file's path, size and modification time and
-of everything its rows depend on (the ``events`` view's query for the file: time zone,
-fixed offset, event type normalisation, the columns of all files; the channel groups for the
-touches; the first day for the words): any change writes it again, never reads a stale one.
+it has not seen. Each is named by hashes of the file's path, size and modification time and
+of everything its rows depend on (:func:`_name`): any change writes it again, never reads a
+stale one.
 
 The layer is used only where it gives the same rows as the files (docs/decisions.md):
 Parquet events (not CSV), no repeated event_id (the deduplication keeps the first of a
