@@ -17,7 +17,7 @@ over that file's rows of the ``events`` view:
   activity_words_layer.sql``): a word spans files.
 
 They hold 46 % of the files' bytes at scale 1 (208 MB for 451 MB) and are written once per
-new or changed file (16 s at scale 1, about 2x the floor), so a command reads only the files
+new or changed file (16-18 s at scale 1, about 2x the floor), so a command reads only the files
 it has not seen. Each is named by hashes of the file's path, size and modification time and
 of everything its rows depend on (:func:`_name`): any change writes it again, never reads a
 stale one.
