@@ -66,6 +66,8 @@ COMMANDS = [
      "--format", "csv"],
     ["retention", "--grain", "month", "--periods", "3", "--by", "channel", "--format", "csv"],
     ["segments", "--format", "csv"],
+    ["campaign", "brand_collab"],  # its row, participants -> payers funnel, daily series
+    ["sql", "SELECT * FROM touches ORDER BY event_id LIMIT 200", "--format", "csv"],
 ]
 
 
@@ -80,7 +82,9 @@ def test_commands_give_the_same_bytes_with_and_without_the_layer(
     assert off.exit_code == 0, off.output
     assert _layer_files() == {}  # off: nothing written
     monkeypatch.setenv(ENV_FILE_LAYER, "on")
-    first = runner.invoke(main, [*args, *data])  # writes the layer
+    if args[0] == "sql":  # ad-hoc SQL reads the layer an analysis wrote, never writes it
+        assert runner.invoke(main, ["summary", "--period", "2025Q3", *data]).exit_code == 0
+    first = runner.invoke(main, [*args, *data])  # writes the layer (reads it: sql)
     again = runner.invoke(main, [*args, *data])  # reads it
     assert _layer_files()  # the layer was in use
     assert first.exit_code == 0 and again.exit_code == 0, first.output + again.output
