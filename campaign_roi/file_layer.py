@@ -27,12 +27,14 @@ Parquet events (not CSV), no repeated event_id (the deduplication keeps the firs
 repeated id across files), data up to SHARED_TABLES_MAX_ROWS rows (larger data keeps its
 sliced reads; the layer would hold gigabytes), a writable cache directory, and not disabled
 with ``CAMPAIGN_ROI_FILE_LAYER=off``. It holds user-level rows (user ids, times, amounts) in
-``$CAMPAIGN_ROI_CACHE_DIR/file_layer`` (default ``~/.cache/campaign_roi``): delete that
-directory to remove them, or turn the layer off.
+``$CAMPAIGN_ROI_CACHE_DIR/file_layer`` (default ``~/.cache/campaign_roi``); layer files no
+command has used for :data:`UNUSED_DAYS` days are deleted. Delete that directory to remove
+them at once, or turn the layer off.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -50,6 +52,10 @@ ENV_FILE_LAYER = "CAMPAIGN_ROI_FILE_LAYER"
 #: the layer files' format (the texts of the queries that make them are part of every name)
 LAYER_VERSION = 1
 KINDS = ("rare", "touches", "words")
+#: layer files no command has used for this long are deleted (those of events files that
+#: are gone, or of a configuration no longer used): a copy of user-level rows does not
+#: outlive its use by more than this
+UNUSED_DAYS = 30
 _OFF = {"0", "off", "false", "no"}
 
 
@@ -135,8 +141,27 @@ def prepare(ds: Dataset, write: bool = True) -> FileLayer | None:
                 return None
     except (duckdb.Error, OSError):
         return None  # a full disk, a read-only folder: the views read the files
+    used = [p for paths in layer.values() for p in paths.values()]
+    _prune(folder, used)
     return FileLayer(first_day, {kind: tuple(paths[kind] for paths in layer.values())
                                  for kind in KINDS})
+
+
+def _prune(folder: Path, used: list[Path]) -> None:
+    """Mark the ``used`` layer files as used now (their modification time) and delete the
+    layer files unused for :data:`UNUSED_DAYS` days. Best effort: a file another process
+    removes meanwhile, or a folder that cannot be changed, is left as it is."""
+    import time
+
+    now = time.time()
+    for p in used:
+        with contextlib.suppress(OSError):
+            os.utime(p, (now, now))
+    cutoff = now - UNUSED_DAYS * 86_400
+    for p in folder.iterdir():  # layer files, and the temp files of a killed writer
+        with contextlib.suppress(OSError):
+            if p.stat().st_mtime < cutoff:
+                p.unlink()
 
 
 def _unreadable(ds: Dataset, paths: list[Path]) -> list[Path]:

@@ -41,9 +41,11 @@ def _unique() -> pl.DataFrame:
     return events.head(events.height - 1)
 
 
-def _layer_files() -> dict[str, float]:
+def _layer_files() -> dict[str, int]:
+    """Layer file name → inode: a file written again (a new file renamed over it) has a new
+    one; its modification time says when it was last used, not written."""
     folder = layer_dir()
-    return {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} if folder.is_dir() else {}
+    return {p.name: p.stat().st_ino for p in folder.iterdir()} if folder.is_dir() else {}
 
 
 def _view_sql(ds: Dataset, view: str) -> str:
@@ -294,3 +296,31 @@ def test_ad_hoc_sql_reads_the_layer_but_never_writes_it(
     after = runner.invoke(main, question)
     assert after.output == before.output
     assert _layer_files() == written
+
+
+def test_layer_files_unused_for_30_days_are_deleted(
+        make_dataset: Callable[..., Path], private_cache: Path) -> None:
+    """Every open marks the layer files it reads as used; a layer file no command used for
+    UNUSED_DAYS days (an events file that is gone) is deleted, one in use is kept however
+    old it was."""
+    import time
+
+    from campaign_roi.file_layer import UNUSED_DAYS
+
+    root = make_dataset(_unique())
+    Dataset.open(root)
+    in_use = sorted(layer_dir().iterdir())
+    assert len(in_use) == 6
+    stray = layer_dir() / "0123-4567.touches.parquet"  # the layer of a file that is gone
+    stray.write_bytes(in_use[0].read_bytes())
+    crashed = layer_dir() / "0123-4567.words.parquet.999.tmp"  # a killed writer's
+    crashed.write_bytes(b"partial")
+    fresh = layer_dir() / "89ab-cdef.rare.parquet"  # gone too, but used a day ago
+    fresh.write_bytes(in_use[0].read_bytes())
+    old = time.time() - (UNUSED_DAYS + 1) * 86_400
+    for p in [*in_use, stray, crashed]:
+        os.utime(p, (old, old))
+    os.utime(fresh, (time.time() - 86_400,) * 2)
+    Dataset.open(root)
+    assert sorted(layer_dir().iterdir()) == sorted([*in_use, fresh])
+    assert all(p.stat().st_mtime > time.time() - 60 for p in in_use)  # marked as used
