@@ -1,6 +1,6 @@
 -- The activity words of intermediate/activity_words.sql (one row per (user, word), bit j of
--- `bits` set when the user has an activity event on local day $first_day + 64 * word + j),
--- made from the file layer (campaign_roi.file_layer) instead of the events files: each file's
+-- `bits` set when the user has an activity event on local day d0 + 64 * word + j, d0 the
+-- data's first local day, from which the layer's words count), made from the file layer (campaign_roi.file_layer) instead of the events files: each file's
 -- own words, kept in the cache (the view layer_words), merged per (user, word) — a 64-day
 -- word spans files — and cut to the day indexes $from_day .. $to_day - 1 with day_mask
 -- (campaign_roi.kpis.DAY_MASK_MACRO), so that the rows are those activity_words.sql gives for
