@@ -38,6 +38,7 @@ import contextlib
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -67,11 +68,15 @@ class FileLayer:
     files: dict[str, tuple[Path, ...]]
 
     def reader(self, kind: str) -> str:
-        """``read_parquet([...])`` over the layer files of ``kind`` (paths this module named)."""
-        from campaign_roi.dataset import sql_literal
+        """``read_parquet([...])`` over the layer files of ``kind``."""
+        return f"read_parquet({_path_list(self.files[kind])})"
 
-        paths = ", ".join(sql_literal(str(p)) for p in self.files[kind])
-        return f"read_parquet([{paths}])"
+
+def _path_list(paths: Iterable[Path]) -> str:
+    """A SQL list literal of ``paths`` (layer files this module named)."""
+    from campaign_roi.dataset import sql_literal
+
+    return "[" + ", ".join(sql_literal(str(p)) for p in paths) + "]"
 
 
 def layer_dir() -> Path:
@@ -167,11 +172,8 @@ def _prune(folder: Path, used: list[Path]) -> None:
 def _unreadable(ds: Dataset, paths: list[Path]) -> list[Path]:
     """The layer files whose Parquet footer cannot be read (all footers read at once first:
     a few milliseconds; file by file only when that fails)."""
-    from campaign_roi.dataset import sql_literal
-
     def footers(ps: list[Path]) -> str:
-        return ("SELECT count(*) FROM parquet_file_metadata(["
-                + ", ".join(sql_literal(str(p)) for p in ps) + "])")
+        return f"SELECT count(*) FROM parquet_file_metadata({_path_list(ps)})"
 
     try:
         ds.con.sql(footers(paths)).fetchall()
